@@ -1,0 +1,62 @@
+"""The ``export`` step: checkpoint -> ONNX -> parity check -> Triton repository."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from fashion_search.export.onnx_export import export_onnx
+from fashion_search.export.parity import ParityReport, check_parity
+from fashion_search.export.repository import install_model
+from fashion_search.training.checkpoint import load_model
+from PIL import Image
+
+from fashion_search.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    onnx_path: Path
+    model_version: str
+    parity: ParityReport
+
+
+def synthetic_photos() -> list[bytes]:
+    """Stand-in photos of several sizes and shapes when no real ones are given."""
+    rng = np.random.default_rng(0)
+    photos = []
+    for width, height in ((224, 224), (400, 533), (192, 256), (640, 360), (97, 301)):
+        base = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        image = Image.fromarray(base).resize((width, height), Image.Resampling.BICUBIC)
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=90)
+        photos.append(out.getvalue())
+    return photos
+
+
+def export(
+    checkpoint: Path | None = None,
+    backbone: str = "efficientnet_lite0",
+    parity_photos: Sequence[Path] = (),
+    model_repository: Path | None = None,
+    settings: Settings | None = None,
+) -> ExportResult:
+    """Export the model, prove parity on photos, and install it for Triton."""
+    settings = settings or load_settings()
+    repository = Path(model_repository or settings.model_repository)
+    loaded = load_model(checkpoint, backbone)
+    build = settings.home / "export" / "model.onnx"
+    export_onnx(loaded, build)
+    photos = [Path(p).read_bytes() for p in parity_photos]
+    if not photos:
+        log.warning("no parity photos given; checking parity on synthetic images")
+        photos = synthetic_photos()
+    report = check_parity(loaded, build, photos)
+    target = install_model(build, repository)
+    return ExportResult(target, loaded.version, report)

@@ -1,0 +1,105 @@
+"""gRPC client of the served embedder: photo bytes in, L2-normalised vectors out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from fashion_search import triton_config as tc
+from fashion_search.config import ENV_PREFIX
+from fashion_search.preprocessing import PreprocessConfig
+
+log = logging.getLogger(__name__)
+
+
+class TritonUnavailable(ConnectionError):
+    """The server is down or unreachable; the message says how to start or point to it."""
+
+
+class EmbeddingError(ValueError):
+    """The server refused a request, usually because a photo was unreadable."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the served model says about itself (carried in its Triton config)."""
+
+    version: str
+    dim: int
+    metric: str
+    preprocessing: PreprocessConfig
+    max_batch_size: int
+
+
+class EmbeddingClient:
+    def __init__(self, url: str, model: str = tc.ENSEMBLE, timeout_s: float = 60.0):
+        self.url = url
+        self.model = model
+        self.timeout_s = timeout_s
+        self._client = grpcclient.InferenceServerClient(url=url)
+        self._info: ModelInfo | None = None
+
+    def _unavailable(self, err: Exception) -> TritonUnavailable:
+        return TritonUnavailable(
+            f"cannot reach the Triton server at {self.url} ({err}); start it with "
+            f"`fashion-search serve` or point {ENV_PREFIX}TRITON_URL at a running one"
+        )
+
+    def is_ready(self) -> bool:
+        try:
+            return bool(self._client.is_server_ready() and self._client.is_model_ready(self.model))
+        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+            return False
+
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            try:
+                config = self._client.get_model_config(tc.EMBEDDER).config
+            except InferenceServerException as err:
+                raise self._unavailable(err) from err
+            output = tc.tensor(config, tc.EMBEDDING, output=True)
+            self._info = ModelInfo(
+                version=tc.get_parameter(config, tc.MODEL_VERSION_PARAM, "unknown"),
+                dim=int(output.dims[-1]),
+                metric=tc.get_parameter(config, tc.METRIC_PARAM, "COSINE"),
+                preprocessing=PreprocessConfig.from_json(
+                    tc.get_parameter(config, tc.PREPROCESSING_PARAM, "{}")
+                ),
+                max_batch_size=int(config.max_batch_size) or 1,
+            )
+        return self._info
+
+    def _infer(self, images: list[bytes]) -> np.ndarray:
+        array = np.empty((len(images), 1), dtype=object)
+        for index, data in enumerate(images):
+            array[index, 0] = data
+        request = grpcclient.InferInput(tc.INPUT_BYTES, list(array.shape), "BYTES")
+        request.set_data_from_numpy(array)
+        output = grpcclient.InferRequestedOutput(tc.EMBEDDING)
+        try:
+            result = self._client.infer(self.model, [request], outputs=[output],
+                                        client_timeout=self.timeout_s)
+        except InferenceServerException as err:
+            status = (err.status() or "").upper()
+            if "UNAVAILABLE" in status or "DEADLINE" in status:
+                raise self._unavailable(err) from err
+            raise EmbeddingError(err.message() or str(err)) from err
+        return result.as_numpy(tc.EMBEDDING)
+
+    def embed(self, images: list[bytes]) -> np.ndarray:
+        """Embed encoded photos; one bad photo fails the call with its reason."""
+        if not images:
+            return np.zeros((0, self.info().dim), dtype=np.float32)
+        step = self.info().max_batch_size
+        parts = [self._infer(images[i:i + step]) for i in range(0, len(images), step)]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def embed_one(self, image: bytes) -> np.ndarray:
+        return self.embed([image])[0]
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,99 @@
+"""The preprocessing contract: the one place that says how a photo becomes pixels.
+
+Training, evaluation, export, the Triton ``preprocess`` model, ingestion and the
+demo all call :func:`preprocess`; checkpoints, ONNX metadata and Triton configs
+carry :class:`PreprocessConfig` as JSON so a served model can say how it was
+trained.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from fashion_search.images import load_image
+
+FIT_MODES = ("shorter_side_center_crop", "pad_to_square")
+_INTERPOLATIONS = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a photo is fitted, resized and normalised for the backbone."""
+
+    size: int = 224
+    fit: str = "shorter_side_center_crop"
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    pad_color: tuple[int, int, int] = field(default=(255, 255, 255))
+
+    def __post_init__(self) -> None:
+        if self.fit not in FIT_MODES:
+            raise ValueError(f"fit must be one of {FIT_MODES}, got {self.fit!r}")
+        if self.interpolation not in _INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {sorted(_INTERPOLATIONS)}, got {self.interpolation!r}"
+            )
+        if self.size < 16:
+            raise ValueError(f"size must be at least 16 pixels, got {self.size}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PreprocessConfig:
+        data = json.loads(text)
+        for key in ("mean", "std", "pad_color"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (3, self.size, self.size)
+
+
+def fit_image(image: Image.Image, config: PreprocessConfig) -> Image.Image:
+    """Resize an RGB image to ``size x size`` the way the contract says."""
+    resample = _INTERPOLATIONS[config.interpolation]
+    width, height = image.size
+    size = config.size
+    if config.fit == "pad_to_square":
+        scale = size / max(width, height)
+        new = (max(1, round(width * scale)), max(1, round(height * scale)))
+        resized = image.resize(new, resample)
+        canvas = Image.new("RGB", (size, size), config.pad_color)
+        canvas.paste(resized, ((size - new[0]) // 2, (size - new[1]) // 2))
+        return canvas
+    scale = size / min(width, height)
+    new = (max(size, round(width * scale)), max(size, round(height * scale)))
+    resized = image.resize(new, resample)
+    left = (new[0] - size) // 2
+    top = (new[1] - size) // 2
+    return resized.crop((left, top, left + size, top + size))
+
+
+def to_pixels(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
+    """Fitted RGB image -> float32 CHW array, normalised."""
+    array = np.asarray(fit_image(image, config), dtype=np.float32) / 255.0
+    mean = np.asarray(config.mean, dtype=np.float32)
+    std = np.asarray(config.std, dtype=np.float32)
+    array = (array - mean) / std
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def preprocess(data: bytes, config: PreprocessConfig, name: str = "image") -> np.ndarray:
+    """Encoded image bytes -> the model's input for one photo (3, size, size).
+
+    Raises :class:`fashion_search.images.ImageError` naming ``name`` when the
+    bytes are not a usable photo.
+    """
+    return to_pixels(load_image(data, name=name, draft_size=config.size), config)

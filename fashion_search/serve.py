@@ -1,0 +1,200 @@
+"""Start, watch and stop a real ``tritonserver`` on the project's model repository.
+
+With the official Triton image (a GPU machine) the repository in
+``triton_models/`` is served as it is. Without one, the ``tritonserver``
+binary shipped in the ``nvidia-pytriton`` wheel serves a runtime copy in which
+the embedder is the same model run by onnxruntime inside the Python backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fashion_search import triton_config as tc
+from fashion_search.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+OFFICIAL_SERVER = Path("/opt/tritonserver")
+
+
+class ServerError(RuntimeError):
+    """Triton could not be started or reached; carries the server's own log lines."""
+
+
+@dataclass
+class ServerOptions:
+    grpc_port: int = 8001
+    http_port: int = 8000
+    metrics_port: int = 8002
+    host: str = "127.0.0.1"
+    startup_timeout_s: float = 180.0
+    preprocess_instances: int = 2
+    embedder_instances: int = 1
+    extra_args: list[str] = field(default_factory=list)
+
+
+def _pytriton_server_dir() -> Path:
+    try:
+        import pytriton
+    except ImportError as err:  # pragma: no cover - install problem
+        raise ServerError("nvidia-pytriton is not installed; run `make install`") from err
+    return Path(pytriton.__file__).resolve().parent / "tritonserver"
+
+
+def prepare_cpu_server(work_dir: Path) -> Path:
+    """A writable copy of the wheel's server with the Python stub for this interpreter."""
+    target = work_dir / "tritonserver"
+    marker = target / ".ready"
+    if marker.exists():
+        return target
+    source = _pytriton_server_dir()
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, symlinks=True)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = source / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise ServerError(f"the Triton wheel has no Python backend stub for Python {version}")
+    shutil.copy2(stub, target / "backends" / "python" / "triton_python_backend_stub")
+    marker.write_text("ok\n")
+    return target
+
+
+def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> Path:
+    """Runtime copy of ``triton_models`` whose embedder runs onnxruntime in Python."""
+    onnx_file = source / tc.EMBEDDER / "1" / "model.onnx"
+    if not onnx_file.is_file():
+        raise ServerError(
+            f"{onnx_file} is missing; build it first with `fashion-search export`"
+        )
+    staging = target.with_name(target.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    for name in (tc.PREPROCESS, tc.ENSEMBLE):
+        shutil.copytree(source / name, staging / name,
+                        ignore=shutil.ignore_patterns("__pycache__", ".gitkeep"))
+    pre = tc.read_config(staging / tc.PREPROCESS / "config.pbtxt")
+    pre.instance_group[0].count = options.preprocess_instances
+    tc.write_config(staging / tc.PREPROCESS / "config.pbtxt", pre)
+    embedder_dir = staging / tc.EMBEDDER / "1"
+    embedder_dir.mkdir(parents=True)
+    gpu_config = tc.read_config(source / tc.EMBEDDER / "config.pbtxt")
+    tc.write_config(staging / tc.EMBEDDER / "config.pbtxt",
+                    tc.cpu_variant(gpu_config, options.embedder_instances))
+    shutil.copy2(Path(__file__).with_name("cpu_embedder.py"), embedder_dir / "model.py")
+    try:
+        os.link(onnx_file, embedder_dir / "model.onnx")
+    except OSError:
+        shutil.copy2(onnx_file, embedder_dir / "model.onnx")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.replace(target)
+    return target
+
+
+def _server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    libs = [sysconfig.get_config_var("LIBDIR") or ""]
+    wheel_libs = _pytriton_server_dir().parent.parent / "nvidia_pytriton.libs"
+    libs.append(str(wheel_libs))
+    if env.get("LD_LIBRARY_PATH"):
+        libs.append(env["LD_LIBRARY_PATH"])
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in libs if p)
+    env.setdefault("FASHION_SEARCH_ORT_THREADS", str(os.cpu_count() or 1))
+    return env
+
+
+class TritonServer:
+    """A running ``tritonserver`` process; use as a context manager or call stop()."""
+
+    def __init__(self, settings: Settings | None = None, options: ServerOptions | None = None):
+        self.settings = settings or load_settings()
+        self.options = options or ServerOptions()
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.settings.home / "triton" / "server.log"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.options.host}:{self.options.grpc_port}"
+
+    def command(self) -> list[str]:
+        opts, home = self.options, self.settings.home / "triton"
+        if (OFFICIAL_SERVER / "backends" / "onnxruntime").is_dir():
+            binary, backends = OFFICIAL_SERVER / "bin" / "tritonserver", OFFICIAL_SERVER / "backends"
+            repository = self.settings.model_repository
+        else:
+            server = prepare_cpu_server(home)
+            binary, backends = server / "bin" / "tritonserver", server / "backends"
+            repository = build_cpu_repository(
+                self.settings.model_repository, home / "model_repository", opts
+            )
+        (home / "cache").mkdir(parents=True, exist_ok=True)
+        return [
+            str(binary), f"--model-repository={repository}",
+            f"--backend-directory={backends}", f"--cache-directory={home / 'cache'}",
+            f"--http-address={opts.host}", f"--http-port={opts.http_port}",
+            f"--grpc-address={opts.host}", f"--grpc-port={opts.grpc_port}",
+            f"--metrics-address={opts.host}", f"--metrics-port={opts.metrics_port}",
+            "--exit-on-error=true", "--strict-readiness=true", "--log-verbose=0",
+            *opts.extra_args,
+        ]
+
+    def log_tail(self, lines: int = 25) -> str:
+        if not self.log_path.exists():
+            return "(no server log)"
+        text = self.log_path.read_text(errors="replace").splitlines()
+        interesting = [t for t in text if "CUDA" not in t and "NVML" not in t]
+        return "\n".join(interesting[-lines:])
+
+    def start(self) -> TritonServer:
+        from fashion_search.client import EmbeddingClient
+
+        command = self.command()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log.info("starting tritonserver: %s", " ".join(command))
+        with self.log_path.open("wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                            env=_server_env(), start_new_session=True)
+        client = EmbeddingClient(self.grpc_url)
+        deadline = time.monotonic() + self.options.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(
+                    f"tritonserver exited with code {self.process.returncode} while starting; "
+                    f"its log ({self.log_path}) ends:\n{self.log_tail()}"
+                )
+            if client.is_ready():
+                log.info("Triton is ready on %s (gRPC)", self.grpc_url)
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise ServerError(
+            f"tritonserver was not ready after {self.options.startup_timeout_s:.0f}s; "
+            f"its log ({self.log_path}) ends:\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> TritonServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

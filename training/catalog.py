@@ -1,0 +1,175 @@
+"""Catalogue readers: the layouts people keep clothing photos in.
+
+Each reader yields :class:`CatalogItem` with an id taken from the catalogue
+itself (a file path or a CSV id), never a counter, so re-indexing is an upsert.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fashion_search.images import load_image
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+SPLIT_NAMES = {"train", "val", "validation", "test"}
+CATEGORY_COLUMNS = ("category", "articleType", "label", "class")
+IMAGE_COLUMNS = ("image", "filename", "file", "path", "image_path")
+
+
+class CatalogError(ValueError):
+    """A catalogue that cannot be read; the message says what layout was expected."""
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """One catalogue photo with its stable id, category and other labels."""
+
+    id: str
+    path: Path
+    category: str
+    labels: dict[str, str] = field(default_factory=dict)
+    bbox: tuple[int, int, int, int] | None = None
+    split: str | None = None
+
+    def read_bytes(self) -> bytes:
+        """The encoded photo to embed; cropped to its box when the catalogue has one."""
+        data = self.path.read_bytes()
+        if self.bbox is None:
+            return data
+        image = load_image(data, name=str(self.path)).crop(self.bbox)
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=95)
+        return out.getvalue()
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def read_folder_catalog(root: Path) -> list[CatalogItem]:
+    """``root/CATEGORY/*.jpg``, optionally under ``train/``, ``validation/``, ``test/``."""
+    root = Path(root)
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    split_dirs = [p for p in subdirs if p.name.lower() in SPLIT_NAMES]
+    groups = [(p.name, p) for p in split_dirs] if split_dirs else [(None, root)]
+    items: list[CatalogItem] = []
+    for split, base in groups:
+        for category_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            for path in sorted(category_dir.rglob("*")):
+                if _is_image(path):
+                    item_id = path.relative_to(root).with_suffix("").as_posix()
+                    items.append(
+                        CatalogItem(item_id, path, category_dir.name, {}, None, split)
+                    )
+    if not items:
+        raise CatalogError(
+            f"{root}: no photos found; expected one sub-folder per category "
+            "(optionally under train/, validation/, test/) holding JPEG or PNG files"
+        )
+    return items
+
+
+def _pick(columns: list[str], candidates: tuple[str, ...], wanted: str | None) -> str | None:
+    if wanted:
+        if wanted not in columns:
+            raise CatalogError(f"column {wanted!r} not in the CSV; it has {columns}")
+        return wanted
+    return next((c for c in candidates if c in columns), None)
+
+
+def read_csv_catalog(
+    csv_path: Path,
+    images_dir: Path | None = None,
+    category_column: str | None = None,
+    image_column: str | None = None,
+    id_column: str = "id",
+) -> list[CatalogItem]:
+    """A CSV of labels beside an images folder (``styles.csv`` + ``images/ID.jpg``)."""
+    csv_path = Path(csv_path)
+    images_dir = Path(images_dir) if images_dir else csv_path.parent / "images"
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = list(reader.fieldnames or [])
+        category_col = _pick(columns, CATEGORY_COLUMNS, category_column)
+        image_col = _pick(columns, IMAGE_COLUMNS, image_column)
+        if category_col is None:
+            raise CatalogError(
+                f"{csv_path}: no category column; name one of {CATEGORY_COLUMNS} "
+                "or pass category_column"
+            )
+        if image_col is None and id_column not in columns:
+            raise CatalogError(f"{csv_path}: needs an image column {IMAGE_COLUMNS} or an 'id'")
+        items, missing = [], 0
+        for row in reader:
+            item_id = (row.get(id_column) or row.get(image_col or "") or "").strip()
+            path = images_dir / row[image_col].strip() if image_col else images_dir / f"{item_id}.jpg"
+            if not path.is_file():
+                missing += 1
+                continue
+            item_id = item_id or path.stem
+            labels = {k: (v or "").strip() for k, v in row.items() if k not in (category_col, id_column)}
+            items.append(CatalogItem(item_id, path, (row[category_col] or "").strip(), labels))
+    if missing:
+        log.warning("%s: %d rows name photos that are not in %s; skipped", csv_path, missing,
+                    images_dir)
+    if not items:
+        raise CatalogError(f"{csv_path}: no rows whose photo exists under {images_dir}")
+    return items
+
+
+def _read_table(path: Path) -> list[list[str]]:
+    """DeepFashion annotation files: a count line, a header line, then rows."""
+    lines = path.read_text().splitlines()
+    return [line.split() for line in lines[2:] if line.strip()]
+
+
+def read_deepfashion_catalog(root: Path) -> list[CatalogItem]:
+    """DeepFashion Category and Attribute layout; photos are cropped to their box."""
+    root = Path(root)
+    anno = root / "Anno"
+    names = [row[0] for row in _read_table(anno / "list_category_cloth.txt")]
+    boxes = {}
+    if (anno / "list_bbox.txt").is_file():
+        boxes = {r[0]: tuple(int(v) for v in r[1:5]) for r in _read_table(anno / "list_bbox.txt")}
+    splits = {}
+    partition = root / "Eval" / "list_eval_partition.txt"
+    if partition.is_file():
+        splits = {r[0]: r[1] for r in _read_table(partition)}
+    items = []
+    for image_name, label in _read_table(anno / "list_category_img.txt"):
+        index = int(label) - 1
+        if not 0 <= index < len(names):
+            raise CatalogError(f"{image_name}: category label {label} not in list_category_cloth")
+        item_id = Path(image_name).with_suffix("").as_posix()
+        items.append(
+            CatalogItem(item_id, root / image_name, names[index], {}, boxes.get(image_name),
+                        splits.get(image_name))
+        )
+    return items
+
+
+def open_catalog(path: str | Path, category_column: str | None = None) -> list[CatalogItem]:
+    """Read a catalogue in whichever of the known layouts ``path`` is."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CatalogError(f"{path}: no such catalogue folder or CSV file")
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return read_csv_catalog(path, category_column=category_column)
+    if (path / "Anno" / "list_category_img.txt").is_file():
+        return read_deepfashion_catalog(path)
+    csvs = sorted(path.glob("*.csv"))
+    if csvs and (path / "images").is_dir():
+        return read_csv_catalog(csvs[0], category_column=category_column)
+    if path.is_dir():
+        return read_folder_catalog(path)
+    raise CatalogError(
+        f"{path}: not a catalogue; give a folder with one sub-folder per category, "
+        "a CSV beside an images/ folder, or a DeepFashion folder with Anno/"
+    )
+

@@ -1,0 +1,59 @@
+"""The ``index`` step: a catalogue folder or CSV -> a searchable Milvus collection."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fashion_search.training.catalog import open_catalog
+from fashion_search.vectordb.ingest import IngestReport, ingest
+from fashion_search.vectordb.store import CatalogStore
+
+from fashion_search.client import EmbeddingClient
+from fashion_search.config import Settings, load_settings, save_resolved_config
+from fashion_search.datasets import DEFAULT_CATALOG_URL, default_catalog
+
+log = logging.getLogger(__name__)
+
+
+def resolve_catalog(catalog: str | Path | None, settings: Settings, progress: bool = True) -> Path:
+    """The catalogue asked for, else the configured one, else the default download."""
+    chosen = catalog or settings.catalog
+    if chosen:
+        return Path(chosen).expanduser()
+    return default_catalog(settings.cache_dir, settings.default_catalog_url or DEFAULT_CATALOG_URL,
+                           progress=progress)
+
+
+def index(
+    catalog: str | Path | None = None,
+    triton_url: str | None = None,
+    milvus_uri: str | None = None,
+    category_column: str | None = None,
+    batch_size: int = 32,
+    limit: int | None = None,
+    progress: bool = True,
+    settings: Settings | None = None,
+) -> IngestReport:
+    """Embed every catalogue photo through Triton and upsert it into Milvus."""
+    settings = settings or load_settings()
+    path = resolve_catalog(catalog, settings, progress)
+    items = open_catalog(path, category_column=category_column)
+    if limit:
+        items = items[:limit]
+    log.info("indexing %d photos from %s", len(items), path)
+    client = EmbeddingClient(triton_url or settings.triton_url)
+    store = CatalogStore(milvus_uri or settings.resolved_milvus_uri, settings.milvus_token)
+    try:
+        report = ingest(items, client, store, batch_size=batch_size, progress=progress)
+    finally:
+        client.close()
+        store.close()
+    save_resolved_config(
+        settings.home / "index-config.json", settings=settings,
+        index={"catalog": str(path), "category_column": category_column, "batch_size": batch_size,
+               "limit": limit, "collection": report.collection,
+               "model_version": report.model_version, "indexed": report.indexed,
+               "skipped": report.skipped},
+    )
+    return report

@@ -1,0 +1,191 @@
+"""The catalogue in Milvus: one collection per model version, behind an alias.
+
+The collection's dimension and metric come from the model, and each row says
+which model version embedded it. A re-index fills a new collection and then
+points the alias at it, so searches never see a mix of two models. Milvus
+Lite has no aliases, so the pointer is also kept in a small collection that
+works on Lite and on a server alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALIAS = "catalog"
+POINTER_COLLECTION = "fashion_search_aliases"
+MAX_ID = 512
+MAX_TEXT = 1024
+UPSERT_BATCH = 1000  # Milvus Lite slows badly above ~2k rows per call
+
+
+class CatalogNotIndexed(LookupError):
+    """No collection behind the alias yet; the message says how to build one."""
+
+
+class UnknownCategory(ValueError):
+    """A category filter naming a category the catalogue does not have."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    category: str
+    image_path: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def collection_name(model_version: str) -> str:
+    return "items_" + re.sub(r"[^0-9A-Za-z_]", "_", model_version)
+
+
+def category_filter(category: str | None) -> str:
+    """A Milvus expression from a parameter; the value is quoted, never pasted."""
+    if not category:
+        return ""
+    return f"category == {json.dumps(category, ensure_ascii=False)}"
+
+
+class CatalogStore:
+    """Milvus Lite (a file path) or a Milvus server (an ``http://`` URI)."""
+
+    def __init__(self, uri: str, token: str = "", alias: str = DEFAULT_ALIAS):
+        self.uri = uri
+        self.alias = alias
+        if "://" not in uri:
+            Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        except MilvusException as err:
+            raise ConnectionError(
+                f"cannot open the Milvus catalogue at {uri} ({err.message}); check "
+                "FASHION_SEARCH_MILVUS_URI, or leave it unset to use a local Milvus Lite file"
+            ) from err
+        self._categories: list[str] | None = None
+
+    # --- collections -------------------------------------------------------
+    def ensure_collection(self, model_version: str, dim: int, metric: str = "COSINE") -> str:
+        """Create the collection for this model version if it does not exist."""
+        name = collection_name(model_version)
+        if self.client.has_collection(name):
+            got = self.dimension(name)
+            if got != dim:
+                raise ValueError(f"collection {name} has dimension {got}, model gives {dim}")
+            self.client.load_collection(name)
+            return name
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field("category", DataType.VARCHAR, max_length=MAX_TEXT)
+        schema.add_field("image_path", DataType.VARCHAR, max_length=MAX_TEXT * 4)
+        schema.add_field("model_version", DataType.VARCHAR, max_length=MAX_TEXT)
+        schema.add_field("labels", DataType.JSON)
+        index = self.client.prepare_index_params()
+        index.add_index("embedding", index_type="FLAT", metric_type=metric)
+        self.client.create_collection(name, schema=schema, index_params=index)
+        log.info("created collection %s (dim %d, %s)", name, dim, metric)
+        return name
+
+    def dimension(self, name: str) -> int:
+        for spec in self.client.describe_collection(name)["fields"]:
+            if spec["name"] == "embedding":
+                return int(spec["params"]["dim"])
+        raise ValueError(f"collection {name} has no embedding field")
+
+    def _ensure_pointer(self) -> None:
+        if self.client.has_collection(POINTER_COLLECTION):
+            self.client.load_collection(POINTER_COLLECTION)
+            return
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("alias", DataType.VARCHAR, is_primary=True, max_length=256)
+        schema.add_field("collection", DataType.VARCHAR, max_length=256)
+        schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
+        index = self.client.prepare_index_params()
+        index.add_index("unused", index_type="FLAT", metric_type="L2")
+        self.client.create_collection(POINTER_COLLECTION, schema=schema, index_params=index)
+
+    def point_alias(self, name: str) -> None:
+        """Make searches through the alias use ``name`` from now on."""
+        self._ensure_pointer()
+        self.client.upsert(POINTER_COLLECTION,
+                           [{"alias": self.alias, "collection": name, "unused": [0.0, 0.0]}])
+        self._categories = None
+        log.info("alias %s -> %s", self.alias, name)
+
+    def current_collection(self) -> str:
+        if self.client.has_collection(POINTER_COLLECTION):
+            self.client.load_collection(POINTER_COLLECTION)
+            rows = self.client.query(POINTER_COLLECTION, filter=f"alias == {json.dumps(self.alias)}",
+                                     output_fields=["collection"])
+            if rows and self.client.has_collection(rows[0]["collection"]):
+                self.client.load_collection(rows[0]["collection"])
+                return rows[0]["collection"]
+        raise CatalogNotIndexed(
+            f"the catalogue at {self.uri} has not been indexed yet; "
+            "run `fashion-search index --catalog PATH` first"
+        )
+
+    # --- rows ----------------------------------------------------------------
+    def upsert(self, name: str, ids: Sequence[str], embeddings: np.ndarray,
+               categories: Sequence[str], image_paths: Sequence[str],
+               labels: Sequence[dict], model_version: str) -> int:
+        rows = [
+            {"id": i, "embedding": e.astype(np.float32).tolist(), "category": c,
+             "image_path": p, "model_version": model_version, "labels": lab}
+            for i, e, c, p, lab in zip(ids, embeddings, categories, image_paths, labels)
+        ]
+        for start in range(0, len(rows), UPSERT_BATCH):
+            self.client.upsert(name, rows[start:start + UPSERT_BATCH])
+        return len(rows)
+
+    def count(self, name: str | None = None) -> int:
+        name = name or self.current_collection()
+        result = self.client.query(name, filter="", output_fields=["count(*)"])
+        return int(result[0]["count(*)"])
+
+    def categories(self) -> list[str]:
+        """Every category in the current collection, sorted."""
+        if self._categories is None:
+            name = self.current_collection()
+            found: set[str] = set()
+            iterator = self.client.query_iterator(name, batch_size=2000,
+                                                  output_fields=["category"])
+            while batch := iterator.next():
+                found.update(row["category"] for row in batch)
+            iterator.close()
+            self._categories = sorted(found)
+        return self._categories
+
+    def search(self, embedding: np.ndarray, k: int = 10, category: str | None = None) -> list[Hit]:
+        """Top ``k`` items by similarity, optionally only within ``category``."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        name = self.current_collection()
+        if category and category not in self.categories():
+            raise UnknownCategory(
+                f"unknown category {category!r}; choose one of: {', '.join(self.categories())}"
+            )
+        result = self.client.search(
+            name, [np.asarray(embedding, dtype=np.float32).tolist()], limit=k,
+            filter=category_filter(category),
+            output_fields=["category", "image_path", "labels"],
+        )
+        return [
+            Hit(str(r["id"]), float(r["distance"]), r["entity"]["category"],
+                r["entity"]["image_path"], r["entity"].get("labels") or {})
+            for r in result[0]
+        ]
+
+    def close(self) -> None:
+        self.client.close()
