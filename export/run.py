@@ -60,3 +60,20 @@ def export(
     report = check_parity(loaded, build, photos)
     target = install_model(build, repository)
     return ExportResult(target, loaded.version, report)
+
+
+def default_checkpoint(settings: Settings) -> Path | None:
+    """The trained model that the demo uses when one has been trained."""
+    path = settings.home / "checkpoints" / "best.pt"
+    return path if path.is_file() else None
+
+
+def ensure_model(checkpoint: Path | None = None, settings: Settings | None = None) -> Path:
+    """Export only when there is no served model, or the checkpoint is newer than it."""
+    settings = settings or load_settings()
+    checkpoint = checkpoint or default_checkpoint(settings)
+    target = settings.model_repository / "embedder" / "1" / "model.onnx"
+    if target.is_file() and (checkpoint is None or
+                             target.stat().st_mtime >= Path(checkpoint).stat().st_mtime):
+        return target
+    return export(checkpoint=checkpoint, settings=settings).onnx_path

@@ -149,12 +149,14 @@ class TritonServer:
             *opts.extra_args,
         ]
 
-    def log_tail(self, lines: int = 25) -> str:
+    def log_tail(self, lines: int = 12) -> str:
+        """The server's errors first (model load failures), then its last lines."""
         if not self.log_path.exists():
             return "(no server log)"
-        text = self.log_path.read_text(errors="replace").splitlines()
-        interesting = [t for t in text if "CUDA" not in t and "NVML" not in t]
-        return "\n".join(interesting[-lines:])
+        text = [t for t in self.log_path.read_text(errors="replace").splitlines()
+                if "CUDA" not in t and "NVML" not in t and "Cuda" not in t]
+        errors = [t[:600] for t in text if t.startswith("E") or "Failed" in t]
+        return "\n".join([*errors[-lines:], "...", *text[-lines:]])
 
     def start(self) -> TritonServer:
         from fashion_search.client import EmbeddingClient

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 log = logging.getLogger(__name__)
+# milvus-lite 2.5 imports pkg_resources, which warns on every start.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 DEFAULT_ALIAS = "catalog"
 POINTER_COLLECTION = "fashion_search_aliases"

@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CATALOG ?=
+
+.PHONY: install demo test lint bench serve clean system-deps
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade "pip>=24" "setuptools<81" wheel
+	$(BIN)/python -m pip install -r requirements-dev.txt
+	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/fashion-search demo $(if $(CATALOG),--catalog "$(CATALOG)")
+
+serve: install
+	$(BIN)/fashion-search serve
+
+# Browser tests drive Debian's chromium; install it when missing and allowed.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "install chromium (Debian: sudo apt-get install chromium) for the browser tests"; fi; }
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install system-deps lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/fashion-search bench
+
+clean:
+	rm -rf artifacts build triton_models/embedder/1/model.onnx

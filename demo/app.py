@@ -1,0 +1,91 @@
+"""The Gradio page: upload a photo, pick a category and K, see look-alikes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from fashion_search.client import TritonUnavailable
+from fashion_search.images import ImageError, load_image
+from fashion_search.search import VisualSearch
+from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory, category_filter
+
+log = logging.getLogger(__name__)
+
+ALL = "All categories"
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+def _caption(hit) -> str:
+    return f"{hit.category} · {hit.score:.3f}"
+
+
+def run_query(search: VisualSearch, upload: str | None, category: str, k: float):
+    """One search from the page; every failure becomes a message, not a traceback."""
+    if not upload:
+        return None, [], "Upload a photo (JPEG, PNG or WebP) or click one of the examples."
+    path = Path(upload)
+    name = path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_UPLOAD_BYTES:
+            raise ImageError(f"{name}: the file is {size / 1e6:.0f} MB; upload one under "
+                             f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+        data = path.read_bytes()
+        preview = load_image(data, name=name, draft_size=512)
+        preview.thumbnail((512, 512))
+        hits = search.search(data, k=int(k), category=None if category in (None, "", ALL)
+                             else category, name=name)
+    except (ImageError, UnknownCategory, CatalogNotIndexed, TritonUnavailable) as err:
+        return None, [], f"**Could not search:** {err}"
+    gallery = [(hit.image_path, _caption(hit)) for hit in hits]
+    where = f" in **{category}**" if category and category != ALL else ""
+    return preview, gallery, f"{len(hits)} similar items{where} for *{name}*."
+
+
+def example_photos(search: VisualSearch, count: int = 4) -> list[str]:
+    """A few catalogue photos, from different categories, to try the page with."""
+    paths: list[str] = []
+    for category in search.categories()[:count]:
+        rows = search.store.client.query(search.store.current_collection(),
+                                         filter=category_filter(category),
+                                         output_fields=["image_path"], limit=1)
+        paths.extend(r["image_path"] for r in rows if Path(r["image_path"]).is_file())
+    return paths[:count]
+
+
+def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.Blocks:
+    categories = [ALL, *search.categories()]
+    count = search.store.count()
+    with gr.Blocks(title=title, analytics_enabled=False) as app:
+        gr.Markdown(f"# {title}\nFind catalogue items that look like your photo. "
+                    f"{count:,} items in {len(categories) - 1} categories.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(label="Photo", file_types=["image"], type="filepath",
+                                 elem_id="photo")
+                category = gr.Dropdown(categories, value=ALL, label="Category",
+                                       elem_id="category")
+                k = gr.Slider(1, 50, value=12, step=1, label="Results (K)", elem_id="k")
+                button = gr.Button("Search", variant="primary", elem_id="search")
+            with gr.Column(scale=1):
+                preview = gr.Image(label="Your photo", interactive=False, elem_id="preview")
+                status = gr.Markdown(elem_id="status")
+        gallery = gr.Gallery(label="Similar items", columns=6, height="auto",
+                             elem_id="results", object_fit="contain")
+        examples = example_photos(search)
+        if examples:
+            gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="Try one")
+
+        def handler(file, chosen, top_k):
+            return run_query(search, file, chosen, top_k)
+
+        outputs = [preview, gallery, status]
+        inputs = [upload, category, k]
+        button.click(handler, inputs, outputs)
+        upload.change(handler, inputs, outputs)
+        category.change(handler, inputs, outputs)
+    return app
+

@@ -1,0 +1,106 @@
+"""The ``demo`` step: model, server, catalogue and page, each reused when already built."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from fashion_search.client import EmbeddingClient
+from fashion_search.config import Settings, load_settings
+from fashion_search.export.run import ensure_model
+from fashion_search.search import VisualSearch
+from fashion_search.serve import ServerOptions, TritonServer
+from fashion_search.vectordb.indexing import index, resolve_catalog
+from fashion_search.vectordb.store import CatalogNotIndexed, CatalogStore, collection_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningDemo:
+    url: str
+    app: object
+    stack: ExitStack
+
+    def wait(self) -> None:
+        """Serve until interrupted, then stop the page and the server started for it."""
+        try:
+            self.app.block_thread()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+def _already_indexed(store: CatalogStore, settings: Settings, catalog: Path, version: str) -> bool:
+    record = settings.home / "index-config.json"
+    if not record.is_file():
+        return False
+    done = json.loads(record.read_text()).get("index", {})
+    try:
+        current = store.current_collection()
+    except CatalogNotIndexed:
+        return False
+    return (done.get("catalog") == str(catalog) and current == collection_name(version)
+            and done.get("limit") is None and store.count(current) > 0)
+
+
+def start_triton(settings: Settings, stack: ExitStack) -> EmbeddingClient:
+    """Use the server at the configured URL if it is up, else start one for this process."""
+    client = EmbeddingClient(settings.triton_url)
+    if client.is_ready():
+        log.info("using the Triton server already running at %s", settings.triton_url)
+        return client
+    host, _, port = settings.triton_url.rpartition(":")
+    server = TritonServer(settings, ServerOptions(host=host or "127.0.0.1", grpc_port=int(port),
+                                                  http_port=int(port) - 1,
+                                                  metrics_port=int(port) + 1))
+    stack.enter_context(server)
+    stack.callback(client.close)
+    return client
+
+
+def demo(
+    catalog: str | Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    checkpoint: Path | None = None,
+    reindex: bool = False,
+    settings: Settings | None = None,
+) -> RunningDemo:
+    """Bring everything up and start the page; returns once it answers (call ``wait()``)."""
+    from fashion_search.demo.app import build_app
+
+    settings = settings or load_settings()
+    ensure_model(checkpoint=checkpoint, settings=settings)
+    stack = ExitStack()
+    try:
+        client = start_triton(settings, stack)
+        path = resolve_catalog(catalog, settings).resolve()
+        store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
+        stack.callback(store.close)
+        if reindex or not _already_indexed(store, settings, path, client.info().version):
+            report = index(catalog=path, triton_url=settings.triton_url,
+                           milvus_uri=settings.resolved_milvus_uri, settings=settings)
+            if report.skipped:
+                log.warning("%d catalogue photos were skipped; see %s", len(report.skipped),
+                            settings.home / "index-config.json")
+            store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
+            stack.callback(store.close)
+        else:
+            log.info("catalogue %s is already indexed; reusing it", path)
+        app = build_app(VisualSearch(client, store))
+        app.queue(default_concurrency_limit=4)
+        app.launch(server_name=host or settings.demo_host, server_port=port or settings.demo_port,
+                   allowed_paths=[str(path)], prevent_thread_lock=True, show_error=False,
+                   quiet=True)
+        stack.callback(app.close)
+        url = f"http://{host or settings.demo_host}:{app.server_port}"
+    except BaseException:
+        stack.close()
+        raise
+    return RunningDemo(url, app, stack)

@@ -1,0 +1,192 @@
+"""``fashion-search``: one console command, one sub-command per step.
+
+Each sub-command parses flags and calls the step function with keyword
+arguments; errors people can fix are printed as one clear message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from fashion_search.config import load_settings
+
+log = logging.getLogger("fashion_search")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from fashion_search.export.run import export
+
+    photos: list[Path] = []
+    for entry in args.parity_photos or []:
+        path = Path(entry)
+        photos.extend(sorted(path.rglob("*.jp*g"))[:8] if path.is_dir() else [path])
+    result = export(checkpoint=args.checkpoint, backbone=args.backbone, parity_photos=photos)
+    print(f"exported {result.model_version} to {result.onnx_path}")
+    print(f"parity PyTorch vs onnxruntime on {result.parity.photos} photos: "
+          f"min cosine {result.parity.min_cosine:.6f}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from fashion_search.export.run import ensure_model
+    from fashion_search.serve import ServerOptions, TritonServer
+
+    settings = load_settings()
+    ensure_model(settings=settings)
+    options = ServerOptions(grpc_port=args.grpc_port, http_port=args.http_port,
+                            metrics_port=args.metrics_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with TritonServer(settings, options) as server:
+        print(f"Triton serving on gRPC {server.grpc_url}, HTTP {options.host}:{options.http_port}, "
+              f"metrics {options.host}:{options.metrics_port} (Ctrl-C to stop)", flush=True)
+        try:
+            while not stop.wait(1.0):
+                if server.process.poll() is not None:
+                    print(f"error: tritonserver exited:\n{server.log_tail()}", file=sys.stderr)
+                    return 1
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from fashion_search.vectordb.indexing import index
+
+    report = index(catalog=args.catalog, category_column=args.category_column,
+                   batch_size=args.batch_size, limit=args.limit)
+    print(f"indexed {report.indexed} photos into {report.collection} in {report.seconds:.1f}s "
+          f"({report.rate:.1f} photos/s)")
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} photos:")
+        for _, reason in report.skipped:
+            print(f"  {reason}")
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from fashion_search.client import EmbeddingClient
+    from fashion_search.search import VisualSearch
+    from fashion_search.vectordb.store import CatalogStore
+
+    settings = load_settings()
+    photo = Path(args.photo)
+    if not photo.is_file():
+        raise FileNotFoundError(f"{photo}: no such photo")
+    search = VisualSearch(EmbeddingClient(settings.triton_url),
+                          CatalogStore(settings.resolved_milvus_uri, settings.milvus_token))
+    hits = search.search(photo.read_bytes(), k=args.k, category=args.category, name=str(photo))
+    if args.json:
+        print(json.dumps([h.__dict__ for h in hits], indent=2))
+        return 0
+    print(f"{'rank':>4}  {'score':>6}  {'category':<20}  {'id':<24}  image")
+    for rank, hit in enumerate(hits, 1):
+        print(f"{rank:>4}  {hit.score:6.3f}  {hit.category[:20]:<20}  {hit.id[:24]:<24}  "
+              f"{hit.image_path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fashion_search.demo.run import demo
+
+    running = demo(catalog=args.catalog, host=args.host, port=args.port,
+                   checkpoint=args.checkpoint, reindex=args.reindex)
+    print(f"Demo running at {running.url} (Ctrl-C to stop)", flush=True)
+    try:
+        running.wait()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from fashion_search.bench.throughput import bench
+
+    bench(photos=args.photos, count=args.count, collection_size=args.collection_size)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fashion-search", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="export a model to ONNX and install it for Triton")
+    p.add_argument("--checkpoint", type=Path, help="trained checkpoint (default: ImageNet)")
+    p.add_argument("--backbone", default="efficientnet_lite0")
+    p.add_argument("--parity-photos", nargs="*", help="photos or folders to check parity on")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("serve", help="run Triton on the model repository")
+    p.add_argument("--grpc-port", type=int, default=8001)
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--metrics-port", type=int, default=8002)
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("index", help="embed a catalogue through Triton into Milvus")
+    p.add_argument("--catalog", help="folder or CSV (default: $FASHION_SEARCH_CATALOG or the "
+                                     "downloaded default catalogue)")
+    p.add_argument("--category-column", help="CSV column holding the category")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--limit", type=int, help="index only the first N photos")
+    p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser("search", help="find catalogue items that look like a photo")
+    p.add_argument("photo")
+    p.add_argument("--category", help="only this category")
+    p.add_argument("-k", type=int, default=10, help="number of results")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("demo", help="model, server, catalogue and the Gradio page, all in one")
+    p.add_argument("--catalog", help="folder or CSV (default: the downloaded default catalogue)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--checkpoint", type=Path)
+    p.add_argument("--reindex", action="store_true", help="index the catalogue again")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("bench", help="throughput and latency table")
+    p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue)")
+    p.add_argument("--count", type=int, default=500)
+    p.add_argument("--collection-size", type=int, default=10_000)
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from fashion_search.client import EmbeddingError, TritonUnavailable
+    from fashion_search.datasets import DownloadError
+    from fashion_search.export.parity import ParityError
+    from fashion_search.images import ImageError
+    from fashion_search.serve import ServerError
+    from fashion_search.training.backbone import BackboneError
+    from fashion_search.training.catalog import CatalogError
+    from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory
+
+    return (EmbeddingError, TritonUnavailable, DownloadError, ParityError, ImageError,
+            ServerError, BackboneError, CatalogError, CatalogNotIndexed, UnknownCategory,
+            FileNotFoundError, ConnectionError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("onnx_ir", "onnxscript", "httpx", "torch", "pymilvus"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except _known_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

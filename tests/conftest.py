@@ -1,0 +1,113 @@
+"""Shared fixtures: real photos from ../shared/data, a real exported model,
+a real tritonserver and a real Milvus Lite file, each built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fashion_search.config import PROJECT_ROOT, Settings
+
+DATA = Path(os.environ.get("FASHION_SEARCH_TEST_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+PRODUCTS = DATA / "fashion-product-images"
+CLOTHING = DATA / "clothing-dataset-small"
+STREET2SHOP = DATA / "street2shop-dev"
+CATALOG_SIZE = 300
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real test photos not found at {path}; put the shared data set there "
+                    "or set FASHION_SEARCH_TEST_DATA")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def products_dir() -> Path:
+    return require(PRODUCTS)
+
+
+@pytest.fixture(scope="session")
+def clothing_dir() -> Path:
+    return require(CLOTHING)
+
+
+@pytest.fixture(scope="session")
+def street2shop_dir() -> Path:
+    return require(STREET2SHOP)
+
+
+@pytest.fixture(scope="session")
+def parity_photos(products_dir, clothing_dir, street2shop_dir) -> list[Path]:
+    """Real photos of several sizes and shapes: 224x224, 400x533, 192x256."""
+    return (sorted((products_dir / "images").glob("*.jpg"))[:3]
+            + sorted((clothing_dir / "test" / "pants").glob("*.jpg"))[:3]
+            + sorted((street2shop_dir / "person").glob("*.jpg"))[:3])
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    """Settings pointing every output into a temporary home."""
+    home = tmp_path_factory.mktemp("home")
+    repository = home / "triton_models"
+    shutil.copytree(PROJECT_ROOT / "triton_models", repository,
+                    ignore=shutil.ignore_patterns("*.onnx", "__pycache__"))
+    return replace(Settings(), home=home, model_repository=repository,
+                   cache_dir=home / "cache", milvus_uri=str(home / "catalog.db"),
+                   triton_url=f"127.0.0.1:{free_port()}")
+
+
+@pytest.fixture(scope="session")
+def exported(settings, parity_photos):
+    from fashion_search.export.run import export
+
+    return export(parity_photos=parity_photos, settings=settings)
+
+
+@pytest.fixture(scope="session")
+def triton(settings, exported):
+    from fashion_search.serve import ServerOptions, TritonServer
+
+    port = int(settings.triton_url.rsplit(":", 1)[1])
+    options = ServerOptions(grpc_port=port, http_port=free_port(), metrics_port=free_port())
+    with TritonServer(settings, options) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def client(triton):
+    from fashion_search.client import EmbeddingClient
+
+    client = EmbeddingClient(triton.grpc_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def catalog_items(products_dir):
+    from fashion_search.training.catalog import open_catalog
+
+    return open_catalog(products_dir)[:CATALOG_SIZE]
+
+
+@pytest.fixture(scope="session")
+def indexed(settings, client, catalog_items):
+    """A Milvus Lite catalogue of a few hundred real product photos."""
+    from fashion_search.vectordb.ingest import ingest
+    from fashion_search.vectordb.store import CatalogStore
+
+    store = CatalogStore(settings.resolved_milvus_uri)
+    report = ingest(catalog_items, client, store, progress=False)
+    yield store, report
+    store.close()

@@ -1,0 +1,63 @@
+"""Export gives a named, dynamic-batch ONNX graph that matches PyTorch and the configs."""
+
+import numpy as np
+import pytest
+
+from fashion_search import triton_config as tc
+from fashion_search.export.onnx_export import graph_signature, read_metadata
+from fashion_search.export.parity import ParityError, check_parity, onnx_session
+from fashion_search.export.repository import RepositoryError, check_against_graph
+from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.training.backbone import EmbeddingModel, create_backbone
+from fashion_search.training.checkpoint import LoadedModel
+
+pytestmark = pytest.mark.unit
+
+
+def test_parity_on_real_photos_of_several_shapes(exported, parity_photos):
+    assert exported.parity.photos == len(parity_photos) == 9
+    assert exported.parity.min_cosine >= 0.999
+
+
+def test_graph_has_chosen_names_and_a_dynamic_batch(exported):
+    signature = graph_signature(exported.onnx_path)
+    assert signature["inputs"] == {tc.PIXELS: ["batch", 3, 224, 224]}
+    assert signature["outputs"] == {tc.EMBEDDING: ["batch", 1280]}
+    session = onnx_session(exported.onnx_path)
+    for batch in (1, 5):
+        out = session.run([tc.EMBEDDING], {tc.PIXELS: np.zeros((batch, 3, 224, 224), np.float32)})
+        assert out[0].shape == (batch, 1280)
+
+
+def test_onnx_file_carries_contract_and_version(exported):
+    meta = read_metadata(exported.onnx_path)
+    assert PreprocessConfig.from_json(meta["preprocessing"]) == PreprocessConfig()
+    assert meta["model_version"] == exported.model_version
+    assert meta["model_version"].startswith("efficientnet_lite0-imagenet-")
+
+
+def test_installed_configs_match_the_graph(exported, settings):
+    check_against_graph(settings.model_repository, exported.onnx_path)
+    embedder = tc.read_config(settings.model_repository / tc.EMBEDDER / "config.pbtxt")
+    assert tc.get_parameter(embedder, tc.MODEL_VERSION_PARAM) == exported.model_version
+
+
+def test_config_that_drifts_from_the_graph_is_caught(exported, settings, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(settings.model_repository, repo)
+    config = tc.read_config(repo / tc.EMBEDDER / "config.pbtxt")
+    tc.set_dims(tc.tensor(config, tc.EMBEDDING, output=True), (512,))
+    tc.write_config(repo / tc.EMBEDDER / "config.pbtxt", config)
+    with pytest.raises(RepositoryError, match=r"embedding dims \[512\] != ONNX \[1280\]"):
+        check_against_graph(repo, exported.onnx_path)
+
+
+def test_parity_check_fails_for_a_different_model(exported, parity_photos):
+    other = LoadedModel(EmbeddingModel(create_backbone(pretrained=False)).eval(),
+                        "efficientnet_lite0", PreprocessConfig(), "random")
+    photos = [p.read_bytes() for p in parity_photos[:2]]
+    with pytest.raises(ParityError, match="disagree"):
+        check_parity(other, exported.onnx_path, photos)
+    assert preprocess(photos[0], PreprocessConfig()).shape == (3, 224, 224)

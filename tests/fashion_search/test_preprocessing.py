@@ -1,0 +1,66 @@
+"""The preprocessing contract: one definition, carried by every artifact."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashion_search import triton_config as tc
+from fashion_search.config import PROJECT_ROOT
+from fashion_search.preprocessing import PreprocessConfig, fit_image, preprocess
+
+pytestmark = pytest.mark.unit
+
+
+def jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 100, 50)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("size", [(400, 533), (533, 400), (224, 224), (50, 900)])
+def test_every_shape_becomes_the_model_input(size):
+    contract = PreprocessConfig()
+    pixels = preprocess(jpeg(*size), contract)
+    assert pixels.shape == contract.input_shape
+    assert pixels.dtype == np.float32
+
+
+def test_normalisation_follows_mean_and_std():
+    contract = PreprocessConfig()
+    white = io.BytesIO()
+    Image.new("RGB", (64, 64), (255, 255, 255)).save(white, format="PNG")
+    pixels = preprocess(white.getvalue(), contract)
+    expected = (1.0 - np.array(contract.mean)) / np.array(contract.std)
+    np.testing.assert_allclose(pixels[:, 10, 10], expected, atol=1e-6)
+
+
+def test_center_crop_keeps_the_middle_of_a_tall_photo():
+    image = Image.new("RGB", (100, 300), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 60, 100, 240))
+    fitted = np.asarray(fit_image(image, PreprocessConfig(size=32)))
+    assert fitted.min() > 240
+
+
+def test_pad_to_square_keeps_the_whole_photo():
+    image = Image.new("RGB", (100, 300), (0, 0, 0))
+    fitted = np.asarray(fit_image(image, PreprocessConfig(size=30, fit="pad_to_square")))
+    assert fitted[15, 15].max() < 10 and fitted[15, 0].min() > 240
+
+
+def test_contract_round_trips_through_json():
+    contract = PreprocessConfig(size=260, fit="pad_to_square", interpolation="bilinear")
+    assert PreprocessConfig.from_json(contract.to_json()) == contract
+
+
+def test_unknown_fit_mode_is_refused():
+    with pytest.raises(ValueError, match="fit must be one of"):
+        PreprocessConfig(fit="stretch")
+
+
+def test_committed_triton_configs_carry_the_default_contract():
+    for name in (tc.PREPROCESS, tc.EMBEDDER):
+        config = tc.read_config(PROJECT_ROOT / "triton_models" / name / "config.pbtxt")
+        carried = PreprocessConfig.from_json(tc.get_parameter(config, tc.PREPROCESSING_PARAM))
+        assert carried == PreprocessConfig()

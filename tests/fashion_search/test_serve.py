@@ -1,0 +1,72 @@
+"""The real tritonserver: same embedding as PyTorch, clear errors when it cannot serve."""
+
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from fashion_search.client import EmbeddingClient, EmbeddingError, TritonUnavailable
+from fashion_search.export.parity import cosine_rows, torch_embed
+from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.serve import ServerError, ServerOptions, TritonServer
+from fashion_search.training.checkpoint import load_model
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_triton_embedding_of_raw_bytes_equals_pytorch(client, parity_photos):
+    photos = [p.read_bytes() for p in parity_photos]
+    served = client.embed(photos)
+    loaded = load_model()
+    local = torch_embed(loaded, np.stack([preprocess(p, loaded.preprocessing) for p in photos]))
+    cosines = cosine_rows(served, local)
+    assert served.shape == (9, 1280)
+    assert cosines.min() >= 0.999, cosines
+
+
+def test_batch_and_single_requests_agree(client, parity_photos):
+    photos = [p.read_bytes() for p in parity_photos[:4]]
+    batch = client.embed(photos)
+    singles = np.stack([client.embed_one(p) for p in photos])
+    assert cosine_rows(batch, singles).min() >= 0.9999
+
+
+def test_served_model_says_how_it_was_trained(client, exported):
+    info = client.info()
+    assert info.version == exported.model_version
+    assert info.dim == 1280 and info.metric == "COSINE"
+    assert info.preprocessing == PreprocessConfig()
+
+
+def test_unreadable_photo_gets_the_servers_reason(client):
+    with pytest.raises(EmbeddingError, match="not a readable image"):
+        client.embed([b"\x89PNG\r\n\x1a\n broken"])
+
+
+def test_server_that_is_down_says_how_to_start_one():
+    client = EmbeddingClient(f"127.0.0.1:{free_port()}", timeout_s=5)
+    assert not client.is_ready()
+    with pytest.raises(TritonUnavailable, match="fashion-search serve"):
+        client.embed([b"x"])
+
+
+def test_server_that_fails_to_start_shows_its_log(settings, exported, tmp_path):
+    repo = tmp_path / "broken_models"
+    shutil.copytree(settings.model_repository, repo)
+    model = repo / "preprocess" / "1" / "model.py"
+    model.write_text("raise RuntimeError('preprocess model is broken on purpose')\n")
+    broken = replace(settings, home=tmp_path / "home", model_repository=repo)
+    options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
+                            metrics_port=free_port(), startup_timeout_s=120)
+    with pytest.raises(ServerError, match="broken on purpose"):
+        TritonServer(broken, options).start()
+
+
+def test_missing_model_file_says_to_export(settings, tmp_path):
+    repo = tmp_path / "empty_models"
+    shutil.copytree(settings.model_repository, repo, ignore=shutil.ignore_patterns("*.onnx"))
+    empty = replace(settings, home=tmp_path / "home", model_repository=repo)
+    with pytest.raises(ServerError, match="fashion-search export"):
+        TritonServer(empty).start()

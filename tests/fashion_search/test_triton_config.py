@@ -1,0 +1,42 @@
+"""Triton configs parse, and the CPU embedder keeps the GPU one's interface."""
+
+import pytest
+
+from fashion_search import triton_config as tc
+from fashion_search.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.unit
+REPO = PROJECT_ROOT / "triton_models"
+
+
+def test_cpu_variant_keeps_names_shapes_and_batching():
+    gpu = tc.read_config(REPO / tc.EMBEDDER / "config.pbtxt")
+    cpu = tc.cpu_variant(gpu, instances=2)
+    assert gpu.backend == "onnxruntime" and gpu.instance_group[0].kind == gpu.instance_group[0].KIND_GPU
+    assert cpu.backend == "python" and cpu.instance_group[0].kind == cpu.instance_group[0].KIND_CPU
+    assert cpu.instance_group[0].count == 2
+    assert [(t.name, list(t.dims)) for t in cpu.input] == [(t.name, list(t.dims)) for t in gpu.input]
+    assert [(t.name, list(t.dims)) for t in cpu.output] == [(t.name, list(t.dims)) for t in gpu.output]
+    assert cpu.max_batch_size == gpu.max_batch_size
+    assert cpu.dynamic_batching == gpu.dynamic_batching
+
+
+def test_ensemble_wires_bytes_through_preprocess_to_embedding():
+    ensemble = tc.read_config(REPO / tc.ENSEMBLE / "config.pbtxt")
+    pre = tc.read_config(REPO / tc.PREPROCESS / "config.pbtxt")
+    emb = tc.read_config(REPO / tc.EMBEDDER / "config.pbtxt")
+    steps = [s.model_name for s in ensemble.ensemble_scheduling.step]
+    assert steps == [tc.PREPROCESS, tc.EMBEDDER]
+    assert ensemble.input[0].name == pre.input[0].name == tc.INPUT_BYTES
+    assert pre.output[0].name == emb.input[0].name == tc.PIXELS
+    assert list(pre.output[0].dims) == list(emb.input[0].dims)
+    assert list(ensemble.output[0].dims) == list(emb.output[0].dims)
+    assert ensemble.max_batch_size <= min(pre.max_batch_size, emb.max_batch_size)
+
+
+def test_config_text_round_trips(tmp_path):
+    config = tc.read_config(REPO / tc.EMBEDDER / "config.pbtxt")
+    tc.set_parameter(config, "model_version", "x-1")
+    tc.write_config(tmp_path / "config.pbtxt", config)
+    again = tc.read_config(tmp_path / "config.pbtxt")
+    assert again == config and tc.get_parameter(again, "model_version") == "x-1"

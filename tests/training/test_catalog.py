@@ -1,0 +1,106 @@
+"""The three catalogue layouts give stable ids, categories and labels."""
+
+import pytest
+from PIL import Image
+
+from fashion_search.training.catalog import (
+    CatalogError,
+    open_catalog,
+    read_csv_catalog,
+    read_deepfashion_catalog,
+    read_folder_catalog,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def photo(path, size=(40, 30), color=(255, 0, 0)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+def test_folder_catalog_reads_categories_and_splits(tmp_path):
+    photo(tmp_path / "train" / "dress" / "a.jpg")
+    photo(tmp_path / "train" / "hat" / "b.jpg")
+    photo(tmp_path / "test" / "hat" / "c.png")
+    (tmp_path / "test" / "hat" / "notes.txt").write_text("not a photo")
+    items = read_folder_catalog(tmp_path)
+    assert [(i.id, i.category, i.split) for i in items] == [
+        ("test/hat/c", "hat", "test"), ("train/dress/a", "dress", "train"),
+        ("train/hat/b", "hat", "train")]
+
+
+def test_folder_catalog_without_splits(tmp_path):
+    photo(tmp_path / "shirt" / "x.jpg")
+    (item,) = read_folder_catalog(tmp_path)
+    assert (item.id, item.category, item.split) == ("shirt/x", "shirt", None)
+
+
+def test_empty_folder_says_what_layout_it_expected(tmp_path):
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(CatalogError, match="one sub-folder per category"):
+        read_folder_catalog(tmp_path)
+
+
+def test_csv_catalog_takes_ids_and_labels_from_rows(tmp_path):
+    photo(tmp_path / "images" / "7.jpg")
+    photo(tmp_path / "images" / "9.jpg")
+    (tmp_path / "styles.csv").write_text(
+        "id,gender,articleType,baseColour\n7,Women,Skirts,White\n8,Men,Shirts,Blue\n"
+        "9,Men,Tshirts,Black\n")
+    items = read_csv_catalog(tmp_path / "styles.csv")
+    assert [(i.id, i.category) for i in items] == [("7", "Skirts"), ("9", "Tshirts")]
+    assert items[0].labels == {"gender": "Women", "baseColour": "White"}
+
+
+def test_csv_category_column_can_be_chosen(tmp_path):
+    photo(tmp_path / "images" / "7.jpg")
+    (tmp_path / "styles.csv").write_text("id,subCategory,articleType\n7,Bottomwear,Skirts\n")
+    (item,) = open_catalog(tmp_path, category_column="subCategory")
+    assert item.category == "Bottomwear"
+    with pytest.raises(CatalogError, match="column 'colour' not in the CSV"):
+        open_catalog(tmp_path, category_column="colour")
+
+
+def test_real_product_csv(products_dir):
+    items = open_catalog(products_dir)
+    assert len(items) > 9000
+    assert len({i.id for i in items}) == len(items)
+    assert {"Tshirts", "Shirts", "Watches"} <= {i.category for i in items}
+
+
+def write_deepfashion(root):
+    photo(root / "img" / "Blouse_A" / "img_1.jpg", size=(100, 80), color=(0, 0, 255))
+    photo(root / "img" / "Shorts_B" / "img_2.jpg", size=(100, 80))
+    anno, evals = root / "Anno", root / "Eval"
+    anno.mkdir()
+    evals.mkdir()
+    (anno / "list_category_cloth.txt").write_text(
+        "3\ncategory_name  category_type\nBlouse  1\nShorts  2\nDress  3\n")
+    (anno / "list_category_img.txt").write_text(
+        "2\nimage_name  category_label\nimg/Blouse_A/img_1.jpg  1\nimg/Shorts_B/img_2.jpg  2\n")
+    (anno / "list_bbox.txt").write_text(
+        "2\nimage_name  x_1  y_1  x_2  y_2\nimg/Blouse_A/img_1.jpg  10 20 60 70\n"
+        "img/Shorts_B/img_2.jpg  0 0 100 80\n")
+    (evals / "list_eval_partition.txt").write_text(
+        "2\nimage_name  evaluation_status\nimg/Blouse_A/img_1.jpg  train\n"
+        "img/Shorts_B/img_2.jpg  test\n")
+
+
+def test_deepfashion_layout_crops_to_the_box(tmp_path):
+    import io
+
+    write_deepfashion(tmp_path)
+    items = open_catalog(tmp_path)
+    assert items == read_deepfashion_catalog(tmp_path)
+    blouse, shorts = items
+    assert (blouse.id, blouse.category, blouse.split, blouse.bbox) == (
+        "img/Blouse_A/img_1", "Blouse", "train", (10, 20, 60, 70))
+    assert (shorts.category, shorts.split) == ("Shorts", "test")
+    assert Image.open(io.BytesIO(blouse.read_bytes())).size == (50, 50)
+
+
+def test_missing_catalogue_is_named(tmp_path):
+    with pytest.raises(CatalogError, match="no such catalogue"):
+        open_catalog(tmp_path / "nope")

@@ -1,0 +1,93 @@
+"""Real photos through real Triton into real Milvus Lite: rankings, filters, upserts."""
+
+import pytest
+
+from fashion_search.search import VisualSearch
+from fashion_search.vectordb.store import (
+    CatalogNotIndexed,
+    CatalogStore,
+    UnknownCategory,
+    category_filter,
+    collection_name,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_sampled_photo_finds_itself_first(indexed, client, catalog_items):
+    store, report = indexed
+    assert report.indexed == len(catalog_items) and not report.skipped
+    search = VisualSearch(client, store)
+    for item in catalog_items[::15]:
+        hits = search.search(item.path.read_bytes(), k=3)
+        assert hits[0].id == item.id
+        assert hits[0].score > 0.999
+        assert hits[0].score >= hits[1].score >= hits[2].score
+
+
+def test_category_filter_returns_only_that_category(indexed, client, catalog_items):
+    store, _ = indexed
+    search = VisualSearch(client, store)
+    query = next(i for i in catalog_items if i.category == "Watches")
+    expected = sum(1 for i in catalog_items if i.category == "Tshirts")
+    hits = search.search(query.path.read_bytes(), k=10, category="Tshirts")
+    assert len(hits) == min(10, expected)
+    assert {h.category for h in hits} == {"Tshirts"}
+    unfiltered = search.search(query.path.read_bytes(), k=10)
+    assert unfiltered[0].id == query.id
+
+
+def test_k_larger_than_a_category_returns_the_whole_category(indexed, client, catalog_items):
+    store, _ = indexed
+    counts = {}
+    for item in catalog_items:
+        counts[item.category] = counts.get(item.category, 0) + 1
+    small = min(counts, key=counts.get)
+    hits = VisualSearch(client, store).search(catalog_items[0].path.read_bytes(), k=50,
+                                              category=small)
+    assert len(hits) == counts[small]
+
+
+def test_indexing_twice_leaves_one_row_per_item(indexed, client, catalog_items):
+    from fashion_search.vectordb.ingest import ingest
+
+    store, report = indexed
+    before = store.count()
+    again = ingest(catalog_items[:100], client, store, progress=False)
+    assert again.collection == report.collection
+    assert store.count() == before == len(catalog_items)
+
+
+def test_rows_record_the_model_version(indexed, exported):
+    store, report = indexed
+    assert report.collection == collection_name(exported.model_version)
+    rows = store.client.query(report.collection, filter="", output_fields=["model_version"],
+                              limit=50)
+    assert {r["model_version"] for r in rows} == {exported.model_version}
+    assert store.dimension(report.collection) == 1280
+
+
+def test_categories_come_from_the_collection(indexed, catalog_items):
+    store, _ = indexed
+    assert store.categories() == sorted({i.category for i in catalog_items})
+
+
+def test_unknown_category_lists_the_real_ones(indexed, client, catalog_items):
+    store, _ = indexed
+    with pytest.raises(UnknownCategory, match="unknown category 'Spacesuits'; choose one of: "):
+        VisualSearch(client, store).search(catalog_items[0].path.read_bytes(), category="Spacesuits")
+
+
+def test_filter_text_cannot_widen_the_search(indexed, client, catalog_items):
+    store, _ = indexed
+    sneaky = 'Tshirts" or category != "'
+    assert category_filter(sneaky) == 'category == "Tshirts\\" or category != \\""'
+    with pytest.raises(UnknownCategory):
+        VisualSearch(client, store).search(catalog_items[0].path.read_bytes(), category=sneaky)
+
+
+def test_empty_catalogue_says_to_index_first(tmp_path):
+    store = CatalogStore(str(tmp_path / "new.db"))
+    with pytest.raises(CatalogNotIndexed, match="fashion-search index"):
+        store.current_collection()
+    store.close()
