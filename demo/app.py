@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import gradio as gr
+from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory, category_filter
 
 from fashion_search.client import TritonUnavailable
 from fashion_search.images import ImageError, load_image
 from fashion_search.search import VisualSearch
-from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory, category_filter
 
 log = logging.getLogger(__name__)
 

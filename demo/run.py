@@ -8,13 +8,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_search.client import EmbeddingClient
-from fashion_search.config import Settings, load_settings
 from fashion_search.export.run import ensure_model
-from fashion_search.search import VisualSearch
-from fashion_search.serve import ServerOptions, TritonServer
 from fashion_search.vectordb.indexing import index, resolve_catalog
 from fashion_search.vectordb.store import CatalogNotIndexed, CatalogStore, collection_name
+
+from fashion_search.client import EmbeddingClient
+from fashion_search.config import Settings, load_settings
+from fashion_search.search import VisualSearch
+from fashion_search.serve import ServerOptions, TritonServer
 
 log = logging.getLogger(__name__)
 

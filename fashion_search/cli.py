@@ -7,6 +7,7 @@ arguments; errors people can fix are printed as one clear message.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -98,10 +99,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     running = demo(catalog=args.catalog, host=args.host, port=args.port,
                    checkpoint=args.checkpoint, reindex=args.reindex)
     print(f"Demo running at {running.url} (Ctrl-C to stop)", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         running.wait()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

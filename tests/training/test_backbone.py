@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from fashion_search.training.backbone import (
     BackboneError,
     EmbeddingModel,
@@ -17,7 +16,6 @@ pytestmark = pytest.mark.unit
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
 def test_every_packaged_weight_maps_to_every_timm_key(name):
     import timm
-
     from fashion_search.training.backbone import BACKBONES
 
     model = timm.create_model(BACKBONES[name][0], pretrained=False)
