@@ -12,7 +12,7 @@ import json
 import logging
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 from fashion_search.config import load_settings
@@ -42,13 +42,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     ensure_model(settings=settings)
     options = ServerOptions(grpc_port=args.grpc_port, http_port=args.http_port,
                             metrics_port=args.metrics_port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with TritonServer(settings, options) as server:
         print(f"Triton serving on gRPC {server.grpc_url}, HTTP {options.host}:{options.http_port}, "
               f"metrics {options.host}:{options.metrics_port} (Ctrl-C to stop)", flush=True)
         try:
-            while not stop.wait(1.0):
+            while True:
+                time.sleep(1.0)
                 if server.process.poll() is not None:
                     print(f"error: tritonserver exited:\n{server.log_tail()}", file=sys.stderr)
                     return 1
@@ -107,7 +106,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from fashion_search.bench.throughput import bench
 
-    bench(photos=args.photos, count=args.count, collection_size=args.collection_size)
+    result = bench(photos=args.photos, count=args.count, collection_size=args.collection_size)
+    print(result.table())
     return 0
 
 
@@ -174,14 +174,22 @@ def _known_errors() -> tuple[type[BaseException], ...]:
             FileNotFoundError, ConnectionError)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("onnx_ir", "onnxscript", "httpx", "torch", "pymilvus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # SIGTERM unwinds like Ctrl-C, so servers started by this process are stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        return 130
     except _known_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

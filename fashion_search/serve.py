@@ -100,6 +100,16 @@ def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> 
     return target
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the server gets SIGTERM if the process that started it dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _server_env() -> dict[str, str]:
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
@@ -166,7 +176,8 @@ class TritonServer:
         log.info("starting tritonserver: %s", " ".join(command))
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                            env=_server_env(), start_new_session=True)
+                                            env=_server_env(), start_new_session=True,
+                                            preexec_fn=_die_with_parent)
         client = EmbeddingClient(self.grpc_url)
         deadline = time.monotonic() + self.options.startup_timeout_s
         while time.monotonic() < deadline:

@@ -1,0 +1,220 @@
+"""Throughput and latency of every way to embed a photo, in one run, on the same photos.
+
+Every row starts from encoded photo bytes, so decoding and preprocessing are
+counted everywhere: PyTorch eager, onnxruntime in-process, and the Triton
+ensemble over gRPC at batch 1, batch 32 and with 8 concurrent clients; then
+the end-to-end query (bytes -> top 10 ids) against a 10,000-item collection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from fashion_search.export.parity import onnx_session
+from fashion_search.export.run import ensure_model
+from fashion_search.training.catalog import IMAGE_SUFFIXES
+from fashion_search.training.checkpoint import load_model
+
+from fashion_search import triton_config as tc
+from fashion_search.client import EmbeddingClient
+from fashion_search.config import Settings, load_settings
+from fashion_search.preprocessing import preprocess
+
+log = logging.getLogger(__name__)
+
+BATCH = 32
+CLIENTS = 8
+
+
+@dataclass
+class BenchResult:
+    header: str
+    rows: list
+
+    def table(self) -> str:
+        return f"{self.header}\n{format_table(self.rows, self.rows[1].photos_per_s or 1.0)}"
+
+
+@dataclass
+class Row:
+    path: str
+    photos_per_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    note: str = ""
+
+
+def _rate(photos: Sequence[bytes], run: Callable[[Sequence[bytes]], object], batch: int) -> float:
+    run(photos[:batch])  # warm up
+    start = time.perf_counter()
+    for i in range(0, len(photos), batch):
+        run(photos[i:i + batch])
+    return len(photos) / (time.perf_counter() - start)
+
+
+def _pixels(photos: Sequence[bytes], contract) -> np.ndarray:
+    return np.stack([preprocess(p, contract) for p in photos])
+
+
+def bench_local(photos: Sequence[bytes], onnx_path: Path) -> list[Row]:
+    loaded = load_model()
+    contract = loaded.preprocessing
+    model = loaded.model.eval()
+
+    def eager(batch):
+        with torch.inference_mode():
+            return model(torch.from_numpy(_pixels(batch, contract)))
+
+    session = onnx_session(onnx_path)
+
+    def ort(batch):
+        return session.run([tc.EMBEDDING], {tc.PIXELS: _pixels(batch, contract)})
+
+    threads = torch.get_num_threads()
+    return [
+        Row("PyTorch eager, in-process", _rate(photos, eager, BATCH), note=f"batch {BATCH}, "
+            f"{threads} threads"),
+        Row("onnxruntime, in-process", _rate(photos, ort, BATCH), note=f"batch {BATCH}"),
+    ]
+
+
+def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
+    client = EmbeddingClient(url)
+    rows = []
+    latencies = []
+
+    def one(photo):
+        start = time.perf_counter()
+        client.embed([photo])
+        latencies.append(time.perf_counter() - start)
+
+    client.embed(list(photos[:BATCH]))
+    start = time.perf_counter()
+    for photo in photos:
+        one(photo)
+    rate = len(photos) / (time.perf_counter() - start)
+    rows.append(Row("Triton gRPC, batch 1", rate, *_percentiles(latencies), "1 client"))
+    rows.append(Row("Triton gRPC, batch 32", _rate(photos, client.embed, BATCH), note="1 client"))
+    latencies.clear()
+    clients = [EmbeddingClient(url) for _ in range(CLIENTS)]
+
+    def worker(index):
+        own = clients[index]
+        for photo in photos[index::CLIENTS]:
+            t0 = time.perf_counter()
+            own.embed([photo])
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(worker, range(CLIENTS)))
+    rate = len(photos) / (time.perf_counter() - start)
+    rows.append(Row(f"Triton gRPC, batch 1, {CLIENTS} clients", rate, *_percentiles(latencies),
+                    "dynamic batching"))
+    for c in clients:
+        c.close()
+    client.close()
+    return rows
+
+
+def _percentiles(seconds: Sequence[float]) -> tuple[float, float]:
+    ms = np.asarray(seconds) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries: int) -> Row:
+    """Photo bytes to top-10 ids against a collection of ``collection_size`` rows.
+
+    The photos' real embeddings are in the collection; the remaining rows are
+    random unit vectors, which cost the same to search.
+    """
+    from fashion_search.vectordb.store import CatalogStore
+
+    from fashion_search.search import VisualSearch
+
+    client = EmbeddingClient(url)
+    info = client.info()
+    real = client.embed(list(photos))
+    rng = np.random.default_rng(0)
+    filler = rng.standard_normal((max(0, collection_size - len(real)), info.dim)).astype(np.float32)
+    filler /= np.linalg.norm(filler, axis=1, keepdims=True)
+    vectors = np.concatenate([real, filler])[:collection_size]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = CatalogStore(str(Path(tmp) / "bench.db"), alias="bench")
+        name = store.ensure_collection(info.version, info.dim, info.metric)
+        ids = [f"item-{i}" for i in range(len(vectors))]
+        categories = [f"c{i % 10}" for i in range(len(vectors))]
+        store.upsert(name, ids, vectors, categories, [""] * len(ids), [{}] * len(ids), info.version)
+        store.point_alias(name)
+        search = VisualSearch(client, store)
+        search.search(photos[0], k=10)
+        latencies = []
+        for i in range(queries):
+            start = time.perf_counter()
+            hits = search.search(photos[i % len(photos)], k=10)
+            latencies.append(time.perf_counter() - start)
+            assert hits[0].id == f"item-{i % len(photos)}"
+        store.close()
+    client.close()
+    p50, p99 = _percentiles(latencies)
+    return Row(f"query: bytes -> top 10 of {collection_size:,}", 1000 / p50, p50, p99,
+               f"{queries} queries, FLAT index")
+
+
+def _load_photos(folder: Path, count: int) -> list[bytes]:
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
+    if len(paths) < count:
+        log.warning("only %d photos under %s", len(paths), folder)
+    return [p.read_bytes() for p in paths]
+
+
+def format_table(rows: Sequence[Row], baseline: float) -> str:
+    lines = [f"{'path':<42} {'photos/s':>9} {'vs ort':>7} {'p50 ms':>8} {'p99 ms':>8}  note",
+             "-" * 100]
+    for row in rows:
+        rate = f"{row.photos_per_s:9.1f}" if row.photos_per_s else f"{'':>9}"
+        ratio = f"{row.photos_per_s / baseline:6.2f}x" if row.photos_per_s else f"{'':>7}"
+        p50 = f"{row.p50_ms:8.1f}" if row.p50_ms is not None else f"{'':>8}"
+        p99 = f"{row.p99_ms:8.1f}" if row.p99_ms is not None else f"{'':>8}"
+        lines.append(f"{row.path:<42} {rate} {ratio} {p50} {p99}  {row.note}")
+    return "\n".join(lines)
+
+
+def bench(
+    photos: str | Path | None = None,
+    count: int = 500,
+    collection_size: int = 10_000,
+    queries: int = 200,
+    settings: Settings | None = None,
+) -> BenchResult:
+    """Run every measurement; the table is also saved as JSON under ``home``."""
+    from fashion_search.demo.run import start_triton
+    from fashion_search.vectordb.indexing import resolve_catalog
+
+    settings = settings or load_settings()
+    folder = Path(photos) if photos else resolve_catalog(None, settings)
+    data = _load_photos(folder, count)
+    onnx_path = ensure_model(settings=settings)
+    with ExitStack() as stack:
+        client = start_triton(settings, stack)
+        url = client.url
+        rows = bench_local(data, onnx_path)
+        rows += bench_triton(data, url)
+        rows.append(bench_query(data, url, collection_size, queries))
+    header = (f"{len(data)} photos from {folder}; {os.cpu_count()} CPU cores; "
+              f"ratios against onnxruntime in-process")
+    out = settings.home / "bench" / "throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"header": header, "rows": [asdict(r) for r in rows]}, indent=2))
+    return BenchResult(header, rows)

@@ -1,0 +1,57 @@
+"""The console command: results a shell user can read, errors without tracebacks."""
+
+import json
+
+import pytest
+
+from fashion_search.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env(monkeypatch, settings, triton, indexed):
+    monkeypatch.setenv("FASHION_SEARCH_TRITON_URL", triton.grpc_url)
+    monkeypatch.setenv("FASHION_SEARCH_MILVUS_URI", settings.resolved_milvus_uri)
+    monkeypatch.setenv("FASHION_SEARCH_HOME", str(settings.home))
+    monkeypatch.setenv("FASHION_SEARCH_MODEL_REPOSITORY", str(settings.model_repository))
+
+
+def test_search_prints_k_ranked_rows_of_the_category(env, catalog_items, capsys):
+    query = next(i for i in catalog_items if i.category == "Shirts")
+    assert main(["search", str(query.path), "--category", "Shirts", "-k", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["rank", "score", "category"]
+    rows = [line.split() for line in lines[1:]]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4"]
+    assert all(r[2] == "Shirts" for r in rows)
+    assert rows[0][3] == query.id
+
+
+def test_search_json_output(env, catalog_items, capsys):
+    assert main(["search", str(catalog_items[0].path), "-k", "3", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len(hits) == 3 and hits[0]["id"] == catalog_items[0].id
+
+
+def test_wrong_category_is_one_clear_line(env, catalog_items, capsys):
+    assert main(["search", str(catalog_items[0].path), "--category", "Nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown category 'Nope'; choose one of:")
+    assert "Traceback" not in err
+
+
+def test_unreadable_photo_is_named(env, tmp_path, capsys):
+    bad = tmp_path / "empty.jpg"
+    bad.write_bytes(b"")
+    assert main(["search", str(bad)]) == 2
+    assert "empty.jpg: the file is empty" in capsys.readouterr().err
+
+
+def test_server_down_says_how_to_start_it(monkeypatch, catalog_items, tmp_path, capsys):
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("FASHION_SEARCH_TRITON_URL", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("FASHION_SEARCH_MILVUS_URI", str(tmp_path / "unused.db"))
+    assert main(["search", str(catalog_items[0].path)]) == 2
+    assert "fashion-search serve" in capsys.readouterr().err

@@ -1,0 +1,35 @@
+"""The README's first lines and its gRPC example stay true."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fashion_search.config import PROJECT_ROOT
+
+README = (PROJECT_ROOT / "README.md").read_text()
+
+
+@pytest.mark.unit
+def test_readme_opens_with_the_two_commands():
+    block = re.search(r"```bash\n(.*?)```", README, re.S).group(1).splitlines()
+    assert block[0].startswith("make demo") and block[1].startswith("make test")
+
+
+@pytest.mark.integration
+def test_grpc_example_returns_the_served_embedding(client, triton, products_dir, tmp_path):
+    code = re.search(r"<!-- grpc-example -->\n```python\n(.*?)```", README, re.S).group(1)
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    photo = sorted((products_dir / "images").glob("*.jpg"))[0]
+    env = {**os.environ, "FASHION_SEARCH_TRITON_URL": triton.grpc_url}
+    out = subprocess.run([sys.executable, str(script), str(photo)], env=env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    shape, norm = re.match(r"\((\d+),\) ([\d.]+)", out).groups()
+    assert int(shape) == client.info().dim
+    assert abs(float(norm) - 1.0) < 1e-4
+    expected = client.embed_one(photo.read_bytes())
+    assert np.isclose(np.linalg.norm(expected), float(norm), atol=1e-5)
