@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ DEFAULT_ALIAS = "catalog"
 POINTER_COLLECTION = "fashion_search_aliases"
 MAX_ID = 512
 MAX_TEXT = 1024
+POINTER_TTL_S = 5.0  # how long a search trusts its idea of the alias
 UPSERT_BATCH = 1000  # Milvus Lite slows badly above ~2k rows per call
 
 
@@ -76,6 +78,7 @@ class CatalogStore:
                 "FASHION_SEARCH_MILVUS_URI, or leave it unset to use a local Milvus Lite file"
             ) from err
         self._categories: list[str] | None = None
+        self._current: tuple[str, float] | None = None
 
     # --- collections -------------------------------------------------------
     def ensure_collection(self, model_version: str, dim: int, metric: str = "COSINE") -> str:
@@ -124,16 +127,26 @@ class CatalogStore:
         self.client.upsert(POINTER_COLLECTION,
                            [{"alias": self.alias, "collection": name, "unused": [0.0, 0.0]}])
         self._categories = None
+        self._current = None
         log.info("alias %s -> %s", self.alias, name)
 
     def current_collection(self) -> str:
+        """The collection behind the alias, re-read at most every few seconds."""
+        now = time.monotonic()
+        if self._current and now - self._current[1] < POINTER_TTL_S:
+            return self._current[0]
         if self.client.has_collection(POINTER_COLLECTION):
             self.client.load_collection(POINTER_COLLECTION)
-            rows = self.client.query(POINTER_COLLECTION, filter=f"alias == {json.dumps(self.alias)}",
+            rows = self.client.query(POINTER_COLLECTION,
+                                     filter=f"alias == {json.dumps(self.alias)}",
                                      output_fields=["collection"])
             if rows and self.client.has_collection(rows[0]["collection"]):
-                self.client.load_collection(rows[0]["collection"])
-                return rows[0]["collection"]
+                name = rows[0]["collection"]
+                if not self._current or self._current[0] != name:
+                    self.client.load_collection(name)
+                    self._categories = None
+                self._current = (name, now)
+                return name
         raise CatalogNotIndexed(
             f"the catalogue at {self.uri} has not been indexed yet; "
             "run `fashion-search index --catalog PATH` first"
