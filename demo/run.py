@@ -77,11 +77,11 @@ def demo(
     from fashion_search.demo.app import build_app
 
     settings = settings or load_settings()
+    path = resolve_catalog(catalog, settings).resolve()  # fail fast, before building anything
     ensure_model(checkpoint=checkpoint, settings=settings)
     stack = ExitStack()
     try:
         client = start_triton(settings, stack)
-        path = resolve_catalog(catalog, settings).resolve()
         store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
         stack.callback(store.close)
         if reindex or not _already_indexed(store, settings, path, client.info().version):

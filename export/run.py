@@ -15,7 +15,7 @@ from fashion_search.export.repository import install_model
 from fashion_search.training.checkpoint import load_model
 from PIL import Image
 
-from fashion_search.config import Settings, load_settings
+from fashion_search.config import Settings, load_settings, save_resolved_config
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,12 @@ def export(
         photos = synthetic_photos()
     report = check_parity(loaded, build, photos)
     target = install_model(build, repository)
+    save_resolved_config(
+        build.with_name("export-config.json"), settings=settings,
+        export={"checkpoint": checkpoint, "backbone": loaded.backbone,
+                "model_version": loaded.version, "preprocessing": loaded.preprocessing,
+                "parity": report, "installed": target},
+    )
     return ExportResult(target, loaded.version, report)
 
 

@@ -1,0 +1,38 @@
+"""`demo` brings everything up once and reuses what it built the next time."""
+
+from dataclasses import replace
+
+import pytest
+import requests
+from fashion_search.demo.run import demo
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def small_catalog(tmp_path, clothing_dir):
+    root = tmp_path / "catalog"
+    for label in ("hat", "shoes"):
+        (root / label).mkdir(parents=True)
+        for photo in sorted((clothing_dir / "test" / label).glob("*.jpg"))[:4]:
+            (root / label / photo.name).write_bytes(photo.read_bytes())
+    return root
+
+
+def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tmp_path):
+    own = replace(settings, home=tmp_path / "home", milvus_uri=str(tmp_path / "demo.db"))
+    first = demo(catalog=small_catalog, port=free_port(), settings=own)
+    try:
+        page = requests.get(first.url, timeout=30)
+        assert page.status_code == 200 and "Fashion visual search" in page.text
+    finally:
+        first.close()
+    record = own.home / "index-config.json"
+    indexed_at = record.stat().st_mtime_ns
+    assert '"indexed": 8' in record.read_text()
+    second = demo(catalog=small_catalog, port=free_port(), settings=own)
+    second.close()
+    assert record.stat().st_mtime_ns == indexed_at
+    assert triton.process.poll() is None  # a server it did not start is left running
