@@ -216,8 +216,9 @@ def bench(
     settings: Settings | None = None,
 ) -> BenchResult:
     """Run every measurement; the table is also saved as JSON under ``home``."""
-    from fashion_search.demo.run import start_triton
     from fashion_search.vectordb.indexing import resolve_catalog
+
+    from fashion_search.serve import ensure_server
 
     settings = settings or load_settings()
     folder = Path(photos) if photos else resolve_catalog(None, settings)
@@ -225,7 +226,7 @@ def bench(
     data = [p.read_bytes() for p in paths]
     onnx_path = ensure_model(settings=settings)
     with ExitStack() as stack:
-        client = start_triton(settings, stack)
+        client = ensure_server(settings, stack)
         url = client.url
         rows = bench_local(data, onnx_path)
         rows += bench_triton(data, url)

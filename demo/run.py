@@ -12,10 +12,9 @@ from fashion_search.export.run import ensure_model
 from fashion_search.vectordb.indexing import index, resolve_catalog
 from fashion_search.vectordb.store import CatalogNotIndexed, CatalogStore, collection_name
 
-from fashion_search.client import EmbeddingClient
 from fashion_search.config import Settings, load_settings
 from fashion_search.search import VisualSearch
-from fashion_search.serve import ServerOptions, TritonServer
+from fashion_search.serve import ensure_server
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +49,6 @@ def _already_indexed(store: CatalogStore, settings: Settings, catalog: Path, ver
             and done.get("limit") is None and store.count(current) > 0)
 
 
-def start_triton(settings: Settings, stack: ExitStack) -> EmbeddingClient:
-    """Use the server at the configured URL if it is up, else start one for this process."""
-    client = EmbeddingClient(settings.triton_url)
-    if client.is_ready():
-        log.info("using the Triton server already running at %s", settings.triton_url)
-        return client
-    host, _, port = settings.triton_url.rpartition(":")
-    server = TritonServer(settings, ServerOptions(host=host or "127.0.0.1", grpc_port=int(port),
-                                                  http_port=int(port) - 1,
-                                                  metrics_port=int(port) + 1))
-    stack.enter_context(server)
-    stack.callback(client.close)
-    return client
-
-
 def demo(
     catalog: str | Path | None = None,
     host: str | None = None,
@@ -81,7 +65,7 @@ def demo(
     ensure_model(checkpoint=checkpoint, settings=settings)
     stack = ExitStack()
     try:
-        client = start_triton(settings, stack)
+        client = ensure_server(settings, stack)
         store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
         stack.callback(store.close)
         if reindex or not _already_indexed(store, settings, path, client.info().version):

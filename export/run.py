@@ -14,6 +14,7 @@ from fashion_search.export.parity import ParityReport, check_parity
 from fashion_search.export.repository import install_model
 from fashion_search.training.checkpoint import load_model
 from PIL import Image
+from tqdm import tqdm
 
 from fashion_search.config import Settings, load_settings, save_resolved_config
 
@@ -45,20 +46,30 @@ def export(
     backbone: str = "efficientnet_lite0",
     parity_photos: Sequence[Path] = (),
     model_repository: Path | None = None,
+    progress: bool = True,
     settings: Settings | None = None,
 ) -> ExportResult:
     """Export the model, prove parity on photos, and install it for Triton."""
     settings = settings or load_settings()
     repository = Path(model_repository or settings.model_repository)
-    loaded = load_model(checkpoint, backbone)
     build = settings.home / "export" / "model.onnx"
-    export_onnx(loaded, build)
-    photos = [Path(p).read_bytes() for p in parity_photos]
-    if not photos:
-        log.warning("no parity photos given; checking parity on synthetic images")
-        photos = synthetic_photos()
-    report = check_parity(loaded, build, photos)
-    target = install_model(build, repository)
+    with tqdm(total=4, desc="export", unit="step", disable=not progress) as bar:
+        bar.set_postfix_str("loading model")
+        loaded = load_model(checkpoint, backbone)
+        bar.update()
+        bar.set_postfix_str("writing ONNX")
+        export_onnx(loaded, build)
+        bar.update()
+        bar.set_postfix_str("checking parity")
+        photos = [Path(p).read_bytes() for p in parity_photos]
+        if not photos:
+            log.warning("no parity photos given; checking parity on synthetic images")
+            photos = synthetic_photos()
+        report = check_parity(loaded, build, photos)
+        bar.update()
+        bar.set_postfix_str("installing into the Triton repository")
+        target = install_model(build, repository)
+        bar.update()
     save_resolved_config(
         build.with_name("export-config.json"), settings=settings,
         export={"checkpoint": checkpoint, "backbone": loaded.backbone,

@@ -57,10 +57,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    from fashion_search.export.run import ensure_model
+    from fashion_search.serve import ensure_server
     from fashion_search.vectordb.indexing import index
 
-    report = index(catalog=args.catalog, category_column=args.category_column,
-                   batch_size=args.batch_size, limit=args.limit)
+    settings = load_settings()
+    with contextlib.ExitStack() as stack:
+        if not args.no_serve:
+            ensure_model(settings=settings)
+            ensure_server(settings, stack)  # the running server, else one for this run
+        report = index(catalog=args.catalog, category_column=args.category_column,
+                       batch_size=args.batch_size, limit=args.limit, settings=settings)
     print(f"indexed {report.indexed} photos into {report.collection} in {report.seconds:.1f}s "
           f"({report.rate:.1f} photos/s)")
     if report.skipped:
@@ -134,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category-column", help="CSV column holding the category")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, help="index only the first N photos")
+    p.add_argument("--no-serve", action="store_true",
+                   help="fail instead of starting Triton when none is running")
     p.set_defaults(func=_cmd_index)
 
     p = sub.add_parser("search", help="find catalogue items that look like a photo")

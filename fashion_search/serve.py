@@ -16,10 +16,12 @@ import subprocess
 import sys
 import sysconfig
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fashion_search import triton_config as tc
+from fashion_search.client import EmbeddingClient
 from fashion_search.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -169,8 +171,6 @@ class TritonServer:
         return "\n".join([*errors[-lines:], "...", *text[-lines:]])
 
     def start(self) -> TritonServer:
-        from fashion_search.client import EmbeddingClient
-
         command = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting tritonserver: %s", " ".join(command))
@@ -211,3 +211,18 @@ class TritonServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def ensure_server(settings: Settings, stack: ExitStack) -> EmbeddingClient:
+    """Use the server at the configured URL if it is up, else start one for this process."""
+    client = EmbeddingClient(settings.triton_url)
+    if client.is_ready():
+        log.info("using the Triton server already running at %s", settings.triton_url)
+        return client
+    host, _, port = settings.triton_url.rpartition(":")
+    server = TritonServer(settings, ServerOptions(host=host or "127.0.0.1", grpc_port=int(port),
+                                                  http_port=int(port) - 1,
+                                                  metrics_port=int(port) + 1))
+    stack.enter_context(server)
+    stack.callback(client.close)
+    return client
