@@ -116,15 +116,48 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
             own.embed([photo])
             latencies.append(time.perf_counter() - t0)
 
+    before = server_stats(url)
     start = time.perf_counter()
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(worker, range(CLIENTS)))
     rate = len(photos) / (time.perf_counter() - start)
     rows.append(Row(f"Triton gRPC, batch 1, {CLIENTS} clients", rate, *_percentiles(latencies),
                     "dynamic batching"))
+    rows += stage_rows(before, server_stats(url))
     for c in clients:
         c.close()
     client.close()
+    return rows
+
+
+def server_stats(url: str) -> dict[str, tuple[int, int, int, int]]:
+    """Per model: executions, photos, queue ns, compute ns (Triton's own counters)."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    out = {}
+    for name in (tc.PREPROCESS, tc.EMBEDDER):
+        stats = client.get_inference_statistics(name).model_stats[0]
+        # Per-request counters repeat a batch's time for each request in it; the
+        # per-batch-size counters hold each execution's time once.
+        compute = sum(b.compute_input.ns + b.compute_infer.ns + b.compute_output.ns
+                      for b in stats.batch_stats)
+        queue = stats.inference_stats.queue.ns
+        out[name] = (stats.execution_count, stats.inference_count, queue, compute)
+    client.close()
+    return out
+
+
+def stage_rows(before: dict, after: dict) -> list[Row]:
+    """Where the time goes inside Triton: each stage's capacity per model instance."""
+    rows = []
+    for name in (tc.PREPROCESS, tc.EMBEDDER):
+        runs, photos, queue, compute = (a - b for a, b in zip(after[name], before[name]))
+        if not runs or not photos:
+            continue
+        rows.append(Row(f"  stage {name} (server side)", photos / (compute / 1e9),
+                        note=f"avg batch {photos / runs:.1f}, queue {queue / photos / 1e6:.1f} "
+                             f"ms/photo, compute {compute / photos / 1e6:.1f} ms/photo"))
     return rows
 
 

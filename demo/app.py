@@ -61,7 +61,8 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.
     count = search.store.count()
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"# {title}\nFind catalogue items that look like your photo. "
-                    f"{count:,} items in {len(categories) - 1} categories.")
+                    f"{count:,} items in {len(categories) - 1} categories; "
+                    f"model `{search.client.info().version}`.")
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="Photo", file_types=["image"], type="filepath",
