@@ -1,0 +1,31 @@
+"""The deployment files agree with the project they deploy."""
+
+import tomllib
+
+import pytest
+import yaml
+
+from fashion_search.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.unit
+DOCKER = PROJECT_ROOT / "docker"
+
+
+def test_triton_image_installs_every_package_folder():
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    folders = set(pyproject["tool"]["setuptools"]["package-dir"].values())
+    dockerfile = (DOCKER / "triton.Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert folders <= copied
+
+
+def test_compose_wires_the_demo_to_triton_and_milvus():
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"triton", "milvus", "demo"} <= set(services)
+    env = services["demo"]["environment"]
+    assert env["FASHION_SEARCH_TRITON_URL"] == "triton:8001"
+    assert env["FASHION_SEARCH_MILVUS_URI"].startswith("http://milvus:")
+    gpu = services["triton"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["capabilities"] == ["gpu"]
+    assert "../triton_models:/models:ro" in services["triton"]["volumes"]
