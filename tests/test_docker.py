@@ -1,8 +1,7 @@
 """The deployment files agree with the project they deploy."""
 
-import tomllib
-
 import pytest
+import tomllib
 import yaml
 
 from fashion_search.config import PROJECT_ROOT

@@ -23,8 +23,6 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 log = logging.getLogger(__name__)
-# milvus-lite 2.5 imports pkg_resources, which warns on every start.
-warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 DEFAULT_ALIAS = "catalog"
 POINTER_COLLECTION = "fashion_search_aliases"
@@ -71,7 +69,10 @@ class CatalogStore:
         if "://" not in uri:
             Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+            with warnings.catch_warnings():
+                # milvus-lite 2.5 imports pkg_resources, which warns on every start.
+                warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+                self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         except MilvusException as err:
             raise ConnectionError(
                 f"cannot open the Milvus catalogue at {uri} ({err.message}); check "
@@ -175,11 +176,18 @@ class CatalogStore:
         if self._categories is None:
             name = self.current_collection()
             found: set[str] = set()
-            iterator = self.client.query_iterator(name, batch_size=2000,
-                                                  output_fields=["category"])
-            while batch := iterator.next():
-                found.update(row["category"] for row in batch)
-            iterator.close()
+            # Milvus Lite has no server-side snapshot for iterators; pymilvus warns and copes.
+            iterator_log = logging.getLogger("pymilvus.orm.iterator")
+            level = iterator_log.level
+            iterator_log.setLevel(logging.ERROR)
+            try:
+                iterator = self.client.query_iterator(name, batch_size=2000,
+                                                      output_fields=["category"])
+                while batch := iterator.next():
+                    found.update(row["category"] for row in batch)
+                iterator.close()
+            finally:
+                iterator_log.setLevel(level)
             self._categories = sorted(found)
         return self._categories
 
