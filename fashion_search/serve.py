@@ -165,10 +165,12 @@ class TritonServer:
         """The server's errors first (model load failures), then its last lines."""
         if not self.log_path.exists():
             return "(no server log)"
+        noise = ("CUDA", "NVML", "Cuda", "|", "+--")
         text = [t for t in self.log_path.read_text(errors="replace").splitlines()
-                if "CUDA" not in t and "NVML" not in t and "Cuda" not in t]
-        errors = [t[:600] for t in text if t.startswith("E") or "Failed" in t]
-        return "\n".join([*errors[-lines:], "...", *text[-lines:]])
+                if t.strip() and not t.startswith(noise[3:]) and not any(n in t for n in noise[:3])]
+        tail = text[-lines:]
+        errors = [t for t in text[:-lines] if t.startswith("E") or "Failed" in t][-lines:]
+        return "\n".join(t[:600] for t in [*errors, *(["..."] if errors else []), *tail])
 
     def start(self) -> TritonServer:
         command = self.command()
