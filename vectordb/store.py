@@ -191,15 +191,22 @@ class CatalogStore:
             self._categories = sorted(found)
         return self._categories
 
+    def resolve_category(self, category: str) -> str:
+        """The catalogue's spelling of ``category``, matched ignoring case."""
+        known = self.categories()
+        if category in known:
+            return category
+        folded = [c for c in known if c.casefold() == category.strip().casefold()]
+        if len(folded) == 1:
+            return folded[0]
+        raise UnknownCategory(f"unknown category {category!r}; choose one of: {', '.join(known)}")
+
     def search(self, embedding: np.ndarray, k: int = 10, category: str | None = None) -> list[Hit]:
         """Top ``k`` items by similarity, optionally only within ``category``."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         name = self.current_collection()
-        if category and category not in self.categories():
-            raise UnknownCategory(
-                f"unknown category {category!r}; choose one of: {', '.join(self.categories())}"
-            )
+        category = self.resolve_category(category) if category else None
         result = self.client.search(
             name, [np.asarray(embedding, dtype=np.float32).tolist()], limit=k,
             filter=category_filter(category),

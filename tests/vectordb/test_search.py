@@ -78,6 +78,13 @@ def test_unknown_category_lists_the_real_ones(indexed, client, catalog_items):
         VisualSearch(client, store).search(catalog_items[0].path.read_bytes(), category="Spacesuits")
 
 
+def test_category_matches_ignoring_case(indexed, client, catalog_items):
+    store, _ = indexed
+    hits = VisualSearch(client, store).search(catalog_items[0].path.read_bytes(), k=5,
+                                              category=" tshirts")
+    assert {h.category for h in hits} == {"Tshirts"}
+
+
 def test_filter_text_cannot_widen_the_search(indexed, client, catalog_items):
     store, _ = indexed
     sneaky = 'Tshirts" or category != "'
