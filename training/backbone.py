@@ -75,8 +75,10 @@ def rename_lite_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[s
     return renamed
 
 
-def create_backbone(name: str = "efficientnet_lite0", pretrained: bool = True) -> nn.Module:
-    """A timm classifier-less backbone whose forward gives pooled features."""
+def create_backbone(
+    name: str = "efficientnet_lite0", pretrained: bool = True, keep_classifier: bool = False
+) -> nn.Module:
+    """A timm backbone whose forward gives pooled features (or ImageNet logits if kept)."""
     if name not in BACKBONES:
         raise BackboneError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     arch = BACKBONES[name][0]
@@ -86,7 +88,8 @@ def create_backbone(name: str = "efficientnet_lite0", pretrained: bool = True) -
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(rename_lite_keys(state, model), strict=True)
         log.info("loaded ImageNet weights for %s from %s", name, path)
-    model.reset_classifier(0)
+    if not keep_classifier:
+        model.reset_classifier(0)
     return model
 
 

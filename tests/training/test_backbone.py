@@ -1,5 +1,6 @@
 """The pip-packaged ImageNet weights load exactly into timm, offline."""
 
+import numpy as np
 import pytest
 import torch
 from fashion_search.training.backbone import (
@@ -42,3 +43,30 @@ def test_pretrained_backbone_recognises_imagenet_features():
 def test_unknown_backbone_lists_the_choices():
     with pytest.raises(BackboneError, match="choose one of"):
         create_backbone("resnet9000")
+
+
+IMAGENET_SHOES = {502, 514, 630, 770, 774}  # clog, cowboy boot, loafer, running shoe, sandal
+IMAGENET_JERSEY = 610  # "jersey, T-shirt"
+
+
+def test_imagenet_head_recognises_real_shoes_and_tshirts(products_dir):
+    """A wrong key mapping loads without error but cannot name a shoe."""
+    from fashion_search.training.catalog import open_catalog
+
+    from fashion_search.preprocessing import PreprocessConfig, preprocess
+
+    items = open_catalog(products_dir)
+    shoes = [i for i in items if i.category == "Sports Shoes"][:8]
+    tshirts = [i for i in items if i.category == "Tshirts"][:8]
+    model = create_backbone("efficientnet_lite0", keep_classifier=True).eval()
+    contract = PreprocessConfig()
+
+    def top5(batch):
+        pixels = torch.from_numpy(
+            np.stack([preprocess(i.path.read_bytes(), contract) for i in batch]))
+        with torch.no_grad():
+            return model(pixels).topk(5).indices.tolist()
+
+    shoe_hits = sum(bool(IMAGENET_SHOES & set(t)) for t in top5(shoes))
+    shirt_hits = sum(IMAGENET_JERSEY in t for t in top5(tshirts))
+    assert shoe_hits >= 6 and shirt_hits >= 6, (shoe_hits, shirt_hits)
