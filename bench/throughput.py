@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fashion_search.export.parity import onnx_session
-from fashion_search.export.run import ensure_model
-from fashion_search.training.catalog import IMAGE_SUFFIXES
-from fashion_search.training.checkpoint import load_model
 
 from fashion_search import triton_config as tc
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import Settings, load_settings
+from fashion_search.export.parity import onnx_session
+from fashion_search.export.run import ensure_model
 from fashion_search.preprocessing import preprocess
+from fashion_search.training.catalog import IMAGE_SUFFIXES
+from fashion_search.training.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +172,8 @@ def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries
     The photos' real embeddings are in the collection; the remaining rows are
     random unit vectors, which cost the same to search.
     """
-    from fashion_search.vectordb.store import CatalogStore
-
     from fashion_search.search import VisualSearch
+    from fashion_search.vectordb.store import CatalogStore
 
     client = EmbeddingClient(url)
     info = client.info()
@@ -197,7 +196,8 @@ def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries
             start = time.perf_counter()
             hits = search.search(photos[i % len(photos)], k=10)
             latencies.append(time.perf_counter() - start)
-            assert hits[0].id == f"item-{i % len(photos)}"
+            if hits[0].id != f"item-{i % len(photos)}":
+                raise RuntimeError(f"photo {i % len(photos)} did not find itself first")
         store.close()
     client.close()
     p50, p99 = _percentiles(latencies)
@@ -249,9 +249,8 @@ def bench(
     settings: Settings | None = None,
 ) -> BenchResult:
     """Run every measurement; the table is also saved as JSON under ``home``."""
-    from fashion_search.vectordb.indexing import resolve_catalog
-
     from fashion_search.serve import ensure_server
+    from fashion_search.vectordb.indexing import resolve_catalog
 
     settings = settings or load_settings()
     folder = Path(photos) if photos else resolve_catalog(None, settings)

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import gradio as gr
-from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory, category_filter
 
 from fashion_search.client import TritonUnavailable
 from fashion_search.images import ImageError, load_image
 from fashion_search.search import VisualSearch
+from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +45,6 @@ def run_query(search: VisualSearch, upload: str | None, category: str, k: float)
     return preview, gallery, f"{len(hits)} similar items{where} for *{name}*."
 
 
-def example_photos(search: VisualSearch, count: int = 4) -> list[str]:
-    """A few catalogue photos, from different categories, to try the page with."""
-    paths: list[str] = []
-    for category in search.categories()[:count]:
-        rows = search.store.client.query(search.store.current_collection(),
-                                         filter=category_filter(category),
-                                         output_fields=["image_path"], limit=1)
-        paths.extend(r["image_path"] for r in rows if Path(r["image_path"]).is_file())
-    return paths[:count]
-
-
 def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.Blocks:
     categories = [ALL, *search.categories()]
     count = search.store.count()
@@ -76,7 +65,7 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.
                 status = gr.Markdown(elem_id="status")
         gallery = gr.Gallery(label="Similar items", columns=6, height="auto",
                              elem_id="results", object_fit="contain")
-        examples = example_photos(search)
+        examples = [p for p in search.store.example_paths(4) if Path(p).is_file()]
         if examples:
             gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="Try one")
 

@@ -8,13 +8,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_search.export.run import ensure_model
-from fashion_search.vectordb.indexing import index, resolve_catalog
-from fashion_search.vectordb.store import CatalogNotIndexed, CatalogStore, collection_name
-
 from fashion_search.config import Settings, load_settings
+from fashion_search.export.run import ensure_model
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
+from fashion_search.vectordb.indexing import index, resolve_catalog
+from fashion_search.vectordb.store import CatalogNotIndexed, CatalogStore, collection_name
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +68,11 @@ def demo(
         store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
         stack.callback(store.close)
         if reindex or not _already_indexed(store, settings, path, client.info().version):
-            report = index(catalog=path, triton_url=settings.triton_url,
-                           milvus_uri=settings.resolved_milvus_uri, settings=settings)
+            report = index(catalog=path, triton_url=settings.triton_url, store=store,
+                           settings=settings)
             if report.skipped:
                 log.warning("%d catalogue photos were skipped; see %s", len(report.skipped),
                             settings.home / "index-config.json")
-            store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
-            stack.callback(store.close)
         else:
             log.info("catalogue %s is already indexed; reusing it", path)
         app = build_app(VisualSearch(client, store))

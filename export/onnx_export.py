@@ -8,9 +8,9 @@ from pathlib import Path
 
 import onnx
 import torch
-from fashion_search.training.checkpoint import LoadedModel
 
 from fashion_search import triton_config as tc
+from fashion_search.training.checkpoint import LoadedModel
 
 log = logging.getLogger(__name__)
 

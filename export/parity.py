@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from fashion_search.training.checkpoint import LoadedModel
 
 from fashion_search import triton_config as tc
 from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.training.checkpoint import LoadedModel
 
 log = logging.getLogger(__name__)
 

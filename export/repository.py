@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fashion_search.export.onnx_export import graph_signature, read_metadata
-
 from fashion_search import triton_config as tc
+from fashion_search.export.onnx_export import graph_signature, read_metadata
 
 log = logging.getLogger(__name__)
 

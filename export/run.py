@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from fashion_search import triton_config as tc
+from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.export.onnx_export import export_onnx
 from fashion_search.export.parity import ParityReport, check_parity
 from fashion_search.export.repository import install_model
 from fashion_search.training.checkpoint import load_model
-from PIL import Image
-from tqdm import tqdm
-
-from fashion_search.config import Settings, load_settings, save_resolved_config
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def ensure_model(checkpoint: Path | None = None, settings: Settings | None = Non
     """Export only when there is no served model, or the checkpoint is newer than it."""
     settings = settings or load_settings()
     checkpoint = checkpoint or default_checkpoint(settings)
-    target = settings.model_repository / "embedder" / "1" / "model.onnx"
+    target = settings.model_repository / tc.EMBEDDER / "1" / "model.onnx"
     if target.is_file() and (checkpoint is None or
                              target.stat().st_mtime >= Path(checkpoint).stat().st_mtime):
         return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,16 @@ class TritonUnavailable(ConnectionError):
 
 
 class EmbeddingError(ValueError):
-    """The server refused a request, usually because a photo was unreadable."""
+    """The server refused a request, usually because a photo was unreadable.
+
+    ``reason`` is the server's words about the photo, without Triton's prefix
+    naming the ensemble and the photo's index in the request.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        match = re.search(r"image \d+: (.*)$", message, re.S)
+        self.reason = match.group(1) if match else message
 
 
 @dataclass(frozen=True)

@@ -53,21 +53,21 @@ def load_image(data: bytes, name: str = "image", draft_size: int | None = None) 
     """
     if not data:
         raise ImageError(f"{name}: the file is empty (0 bytes); upload a JPEG, PNG or WebP photo")
-    too_large = ImageError(
-        f"{name}: the image is too large to process (over {MAX_PIXELS:,} pixels); "
-        "resize it below that and try again"
-    )
+    def too_large() -> ImageError:
+        return ImageError(f"{name}: the image is too large to process (over {MAX_PIXELS:,} "
+                          "pixels); resize it below that and try again")
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.width * image.height > MAX_PIXELS:
-                raise too_large
+                raise too_large()
             if draft_size and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
             image.load()
     except Image.DecompressionBombError as err:
-        raise too_large from err
+        raise too_large() from err
     except UnidentifiedImageError as err:
         raise ImageError(
             f"{name}: not a readable image ({len(data):,} bytes of unknown format); "

@@ -26,6 +26,5 @@ class VisualSearch:
         try:
             vector = self.client.embed_one(photo)
         except EmbeddingError as err:
-            reason = str(err).split(": ", 1)[-1] if "image 0: " in str(err) else str(err)
-            raise ImageError(f"{name}: {reason}") from err
+            raise ImageError(f"{name}: {err.reason}") from err
         return self.store.search(vector, k=k, category=category or None)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
-from fashion_search.training.backbone import EmbeddingModel, create_backbone
 
 from fashion_search.preprocessing import PreprocessConfig
+from fashion_search.training.backbone import EmbeddingModel, create_backbone
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class LoadedModel:
     labels: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def version(self) -> str:
         """Short stable name: backbone, source, and a digest of the weights."""
         digest = hashlib.sha256()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fashion_search.training.catalog import open_catalog
-from fashion_search.vectordb.ingest import IngestReport, ingest
-from fashion_search.vectordb.store import CatalogStore
-
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.datasets import DEFAULT_CATALOG_URL, default_catalog
+from fashion_search.training.catalog import open_catalog
+from fashion_search.vectordb.ingest import IngestReport, ingest
+from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +32,7 @@ def index(
     batch_size: int = 32,
     limit: int | None = None,
     progress: bool = True,
+    store: CatalogStore | None = None,
     settings: Settings | None = None,
 ) -> IngestReport:
     """Embed every catalogue photo through Triton and upsert it into Milvus."""
@@ -43,12 +43,15 @@ def index(
         items = items[:limit]
     log.info("indexing %d photos from %s", len(items), path)
     client = EmbeddingClient(triton_url or settings.triton_url)
-    store = CatalogStore(milvus_uri or settings.resolved_milvus_uri, settings.milvus_token)
+    own_store = store is None
+    if own_store:
+        store = CatalogStore(milvus_uri or settings.resolved_milvus_uri, settings.milvus_token)
     try:
         report = ingest(items, client, store, batch_size=batch_size, progress=progress)
     finally:
         client.close()
-        store.close()
+        if own_store:
+            store.close()
     save_resolved_config(
         settings.home / "index-config.json", settings=settings,
         index={"catalog": str(path), "category_column": category_column, "batch_size": batch_size,

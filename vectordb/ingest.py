@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from fashion_search.training.catalog import CatalogItem
-from fashion_search.vectordb.store import CatalogStore
 from tqdm import tqdm
 
 from fashion_search.client import EmbeddingClient, EmbeddingError
+from fashion_search.training.catalog import CatalogItem
+from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ def _embed_batch(
                 rows.append(client.embed_one(payload))
                 kept.append(item)
             except EmbeddingError as err:
-                reason = str(err).split(": ", 1)[-1]
-                skipped.append((item.id, f"{item.path}: {reason}"))
+                skipped.append((item.id, f"{item.path}: {err.reason}"))
         return kept, np.stack(rows) if rows else np.zeros((0, 0), np.float32), skipped
 
 

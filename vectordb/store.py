@@ -25,6 +25,7 @@ from pymilvus.exceptions import MilvusException
 log = logging.getLogger(__name__)
 
 DEFAULT_ALIAS = "catalog"
+VECTOR_FIELD = "embedding"
 POINTER_COLLECTION = "fashion_search_aliases"
 MAX_ID = 512
 MAX_TEXT = 1024
@@ -93,20 +94,20 @@ class CatalogStore:
             return name
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
-        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=dim)
         schema.add_field("category", DataType.VARCHAR, max_length=MAX_TEXT)
         schema.add_field("image_path", DataType.VARCHAR, max_length=MAX_TEXT * 4)
         schema.add_field("model_version", DataType.VARCHAR, max_length=MAX_TEXT)
         schema.add_field("labels", DataType.JSON)
         index = self.client.prepare_index_params()
-        index.add_index("embedding", index_type="FLAT", metric_type=metric)
+        index.add_index(VECTOR_FIELD, index_type="FLAT", metric_type=metric)
         self.client.create_collection(name, schema=schema, index_params=index)
         log.info("created collection %s (dim %d, %s)", name, dim, metric)
         return name
 
     def dimension(self, name: str) -> int:
         for spec in self.client.describe_collection(name)["fields"]:
-            if spec["name"] == "embedding":
+            if spec["name"] == VECTOR_FIELD:
                 return int(spec["params"]["dim"])
         raise ValueError(f"collection {name} has no embedding field")
 
@@ -158,7 +159,7 @@ class CatalogStore:
                categories: Sequence[str], image_paths: Sequence[str],
                labels: Sequence[dict], model_version: str) -> int:
         rows = [
-            {"id": i, "embedding": e.astype(np.float32).tolist(), "category": c,
+            {"id": i, VECTOR_FIELD: e.astype(np.float32).tolist(), "category": c,
              "image_path": p, "model_version": model_version, "labels": lab}
             for i, e, c, p, lab in zip(ids, embeddings, categories, image_paths, labels)
         ]
@@ -190,6 +191,16 @@ class CatalogStore:
                 iterator_log.setLevel(level)
             self._categories = sorted(found)
         return self._categories
+
+    def example_paths(self, count: int) -> list[str]:
+        """Image paths of one item from each of the first ``count`` categories."""
+        name = self.current_collection()
+        paths = []
+        for category in self.categories()[:count]:
+            rows = self.client.query(name, filter=category_filter(category),
+                                     output_fields=["image_path"], limit=1)
+            paths.extend(row["image_path"] for row in rows)
+        return paths
 
     def resolve_category(self, category: str) -> str:
         """The catalogue's spelling of ``category``, matched ignoring case."""

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import pytest
-from fashion_search.demo.app import build_app
 
 from fashion_search.config import PROJECT_ROOT
+from fashion_search.demo.app import build_app
 from fashion_search.search import VisualSearch
 from tests.conftest import free_port
 

@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 import requests
-from fashion_search.demo.run import demo
 
+from fashion_search.demo.run import demo
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

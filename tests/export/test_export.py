@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
+
+from fashion_search import triton_config as tc
 from fashion_search.export.onnx_export import graph_signature, read_metadata
 from fashion_search.export.parity import ParityError, check_parity, onnx_session
 from fashion_search.export.repository import RepositoryError, check_against_graph
+from fashion_search.preprocessing import PreprocessConfig, preprocess
 from fashion_search.training.backbone import EmbeddingModel, create_backbone
 from fashion_search.training.checkpoint import LoadedModel
-
-from fashion_search import triton_config as tc
-from fashion_search.preprocessing import PreprocessConfig, preprocess
 
 pytestmark = pytest.mark.unit
 

@@ -6,9 +6,9 @@ import threading
 import zipfile
 
 import pytest
-from fashion_search.training.catalog import open_catalog
 
 from fashion_search.datasets import DownloadError, default_catalog
+from fashion_search.training.catalog import open_catalog
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

@@ -5,12 +5,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from fashion_search.export.parity import cosine_rows, torch_embed
-from fashion_search.training.checkpoint import load_model
 
 from fashion_search.client import EmbeddingClient, EmbeddingError, TritonUnavailable
+from fashion_search.export.parity import cosine_rows, torch_embed
 from fashion_search.preprocessing import PreprocessConfig, preprocess
 from fashion_search.serve import ServerError, ServerOptions, TritonServer
+from fashion_search.training.checkpoint import load_model
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

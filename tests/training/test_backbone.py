@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from fashion_search.training.backbone import (
     BackboneError,
     EmbeddingModel,
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.unit
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
 def test_every_packaged_weight_maps_to_every_timm_key(name):
     import timm
+
     from fashion_search.training.backbone import BACKBONES
 
     model = timm.create_model(BACKBONES[name][0], pretrained=False)
@@ -51,9 +53,8 @@ IMAGENET_JERSEY = 610  # "jersey, T-shirt"
 
 def test_imagenet_head_recognises_real_shoes_and_tshirts(products_dir):
     """A wrong key mapping loads without error but cannot name a shoe."""
-    from fashion_search.training.catalog import open_catalog
-
     from fashion_search.preprocessing import PreprocessConfig, preprocess
+    from fashion_search.training.catalog import open_catalog
 
     items = open_catalog(products_dir)
     shoes = [i for i in items if i.category == "Sports Shoes"][:8]

@@ -1,6 +1,8 @@
 """The three catalogue layouts give stable ids, categories and labels."""
 
 import pytest
+from PIL import Image
+
 from fashion_search.training.catalog import (
     CatalogError,
     open_catalog,
@@ -8,7 +10,6 @@ from fashion_search.training.catalog import (
     read_deepfashion_catalog,
     read_folder_catalog,
 )
-from PIL import Image
 
 pytestmark = pytest.mark.unit
 

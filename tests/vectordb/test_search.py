@@ -1,6 +1,8 @@
 """Real photos through real Triton into real Milvus Lite: rankings, filters, upserts."""
 
 import pytest
+
+from fashion_search.search import VisualSearch
 from fashion_search.vectordb.store import (
     CatalogNotIndexed,
     CatalogStore,
@@ -8,8 +10,6 @@ from fashion_search.vectordb.store import (
     category_filter,
     collection_name,
 )
-
-from fashion_search.search import VisualSearch
 
 pytestmark = pytest.mark.integration
 
