@@ -9,12 +9,13 @@ import gradio as gr
 
 from fashion_search.client import TritonUnavailable
 from fashion_search.images import ImageError, load_image
-from fashion_search.search import VisualSearch
+from fashion_search.search import AUTO, NoClassifier, VisualSearch
 from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory
 
 log = logging.getLogger(__name__)
 
 ALL = "All categories"
+AUTO_LABEL = "Auto (the category the model sees)"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
@@ -36,21 +37,27 @@ def run_query(search: VisualSearch, upload: str | None, category: str, k: float)
         data = path.read_bytes()
         preview = load_image(data, name=name, draft_size=512)
         preview.thumbnail((512, 512))
-        hits = search.search(data, k=int(k), category=None if category in (None, "", ALL)
-                             else category, name=name)
-    except (ImageError, UnknownCategory, CatalogNotIndexed, TritonUnavailable) as err:
+        wanted = {None: None, "": None, ALL: None, AUTO_LABEL: AUTO}.get(category, category)
+        results = search.find(data, k=int(k), category=wanted, name=name)
+    except (ImageError, UnknownCategory, CatalogNotIndexed, TritonUnavailable,
+            NoClassifier) as err:
         return None, [], f"**Could not search:** {err}"
-    gallery = [(hit.image_path, _caption(hit)) for hit in hits]
-    where = f" in **{category}**" if category and category != ALL else ""
-    return preview, gallery, f"{len(hits)} similar items{where} for *{name}*."
+    gallery = [(hit.image_path, _caption(hit)) for hit in results.hits]
+    where = f" in **{results.category}**" if results.category else ""
+    message = f"{len(results.hits)} similar items{where} for *{name}*."
+    if results.suggestions:
+        message += " Looks like: " + ", ".join(f"{c} ({p:.0%})" for c, p in results.suggestions)
+    return preview, gallery, message
 
 
 def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.Blocks:
     categories = [ALL, *search.categories()]
+    if search.client.info().labels:
+        categories.insert(1, AUTO_LABEL)
     count = search.store.count()
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"# {title}\nFind catalogue items that look like your photo. "
-                    f"{count:,} items in {len(categories) - 1} categories; "
+                    f"{count:,} items in {len(search.categories())} categories; "
                     f"model `{search.client.info().version}`.")
         with gr.Row():
             with gr.Column(scale=1):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -17,35 +19,46 @@ log = logging.getLogger(__name__)
 METADATA_PREFIX = "fashion_search."
 
 
-def export_onnx(loaded: LoadedModel, path: Path, opset: int = 18) -> Path:
-    """Export with tensor names from the serving contract; metadata carries preprocessing."""
-    model = loaded.model.eval()
-    size = loaded.preprocessing.size
-    example = torch.randn(2, 3, size, size)
+def export_module(
+    module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
+    output_names: list[str], metadata: dict[str, str] | None = None, opset: int = 18,
+) -> Path:
+    """One self-contained ONNX file with a dynamic batch axis, written atomically."""
     batch = torch.export.Dim("batch", min=1, max=1024)
+    argument = next(iter(inspect.signature(module.forward).parameters))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".onnx.tmp")
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            model, (example,), dynamo=True, external_data=False, opset_version=opset,
-            input_names=[tc.PIXELS], output_names=[tc.EMBEDDING],
-            dynamic_shapes={"pixels": {0: batch}}, verbose=False,
+            module.eval(), (example,), dynamo=True, external_data=False, opset_version=opset,
+            input_names=[input_name], output_names=output_names,
+            dynamic_shapes={argument: {0: batch}}, verbose=False,
         )
     proto = program.model_proto
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_PREFIX + key, value
+    onnx.save_model(proto, str(tmp))
+    onnx.checker.check_model(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def export_onnx(loaded: LoadedModel, path: Path, opset: int = 18) -> Path:
+    """Export with tensor names from the serving contract; metadata carries preprocessing."""
+    size = loaded.preprocessing.size
+    outputs = [tc.EMBEDDING] + ([tc.CATEGORY_PROBS] if loaded.labels else [])
     metadata = {
         "preprocessing": loaded.preprocessing.to_json(),
         "model_version": loaded.version,
         "backbone": loaded.backbone,
         "embedding_dim": str(loaded.model.embedding_dim),
         "metric": "COSINE",
+        "labels": json.dumps(loaded.labels),
     }
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_PREFIX + key, value
-    onnx.save_model(proto, str(tmp))
-    onnx.checker.check_model(str(tmp))
-    tmp.replace(path)
+    export_module(loaded.model, torch.randn(2, 3, size, size), path, tc.PIXELS, outputs,
+                  metadata, opset)
     log.info("exported %s (%s) to %s", loaded.version, loaded.backbone, path)
     return path
 

@@ -18,6 +18,7 @@ from fashion_search.training.checkpoint import LoadedModel
 log = logging.getLogger(__name__)
 
 MIN_COSINE = 0.999
+MAX_PROB_DIFF = 1e-3
 
 
 class ParityError(AssertionError):
@@ -29,10 +30,11 @@ class ParityReport:
     photos: int
     min_cosine: float
     mean_cosine: float
+    max_probability_diff: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.min_cosine >= MIN_COSINE
+        return self.min_cosine >= MIN_COSINE and self.max_probability_diff <= MAX_PROB_DIFF
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -47,9 +49,15 @@ def onnx_session(path: Path, threads: int = 0) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def torch_embed(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
+def torch_outputs(loaded: LoadedModel, pixels: np.ndarray) -> list[np.ndarray]:
+    """[embedding] or [embedding, category probabilities], as the ONNX graph names them."""
     with torch.no_grad():
-        return loaded.model.eval()(torch.from_numpy(pixels)).numpy()
+        out = loaded.model.eval()(torch.from_numpy(pixels))
+    return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+
+
+def torch_embed(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
+    return torch_outputs(loaded, pixels)[0]
 
 
 def check_parity(
@@ -61,15 +69,17 @@ def check_parity(
         raise ValueError("parity needs at least one photo")
     contract = contract or loaded.preprocessing
     pixels = np.stack([preprocess(p, contract, name=f"photo {i}") for i, p in enumerate(photos)])
-    expected = torch_embed(loaded, pixels)
-    session = onnx_session(onnx_path)
-    got = session.run([tc.EMBEDDING], {tc.PIXELS: pixels})[0]
-    cosines = cosine_rows(expected, got)
-    report = ParityReport(len(photos), float(cosines.min()), float(cosines.mean()))
+    expected = torch_outputs(loaded, pixels)
+    names = [tc.EMBEDDING, tc.CATEGORY_PROBS][:len(expected)]
+    got = onnx_session(onnx_path).run(names, {tc.PIXELS: pixels})
+    cosines = cosine_rows(expected[0], got[0])
+    probs_diff = float(np.abs(expected[1] - got[1]).max()) if len(got) > 1 else 0.0
+    report = ParityReport(len(photos), float(cosines.min()), float(cosines.mean()), probs_diff)
     log.info("parity on %d photos: min cosine %.6f", report.photos, report.min_cosine)
     if not report.ok:
         raise ParityError(
-            f"onnxruntime and PyTorch disagree: min cosine {report.min_cosine:.6f} "
-            f"< {MIN_COSINE} over {report.photos} photos"
+            f"onnxruntime and PyTorch disagree over {report.photos} photos: min cosine "
+            f"{report.min_cosine:.6f} (must be >= {MIN_COSINE}), category probabilities differ "
+            f"by up to {report.max_probability_diff:.2g} (must be <= {MAX_PROB_DIFF})"
         )
     return report

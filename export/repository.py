@@ -52,6 +52,16 @@ def install_model(onnx_path: Path, repository: Path) -> Path:
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.PIXELS), pixel_dims)
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.EMBEDDING, output=True), embed_dims)
     tc.set_dims(tc.tensor(configs[tc.ENSEMBLE], tc.EMBEDDING, output=True), embed_dims)
+    # A trained model also answers the category; the untuned one has no such output.
+    probs = signature["outputs"].get(tc.CATEGORY_PROBS)
+    probs_dims = probs[1:] if probs else None
+    tc.set_optional_output(configs[tc.EMBEDDER], tc.CATEGORY_PROBS, probs_dims)
+    tc.set_optional_output(configs[tc.ENSEMBLE], tc.CATEGORY_PROBS, probs_dims)
+    step = tc.ensemble_step(configs[tc.ENSEMBLE], tc.EMBEDDER)
+    step.output_map.pop(tc.CATEGORY_PROBS, None)
+    if probs_dims:
+        step.output_map[tc.CATEGORY_PROBS] = tc.CATEGORY_PROBS
+    tc.set_parameter(configs[tc.EMBEDDER], tc.LABELS_PARAM, meta.get("labels", "[]"))
     for name in (tc.PREPROCESS, tc.EMBEDDER):
         tc.set_parameter(configs[name], tc.PREPROCESSING_PARAM, meta["preprocessing"])
     tc.set_parameter(configs[tc.EMBEDDER], tc.MODEL_VERSION_PARAM, meta["model_version"])

@@ -45,6 +45,7 @@ def synthetic_photos() -> list[bytes]:
 def export(
     checkpoint: Path | None = None,
     backbone: str = "efficientnet_lite0",
+    weights: Path | None = None,
     parity_photos: Sequence[Path] = (),
     model_repository: Path | None = None,
     progress: bool = True,
@@ -56,7 +57,7 @@ def export(
     build = settings.home / "export" / "model.onnx"
     with tqdm(total=4, desc="export", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("loading model")
-        loaded = load_model(checkpoint, backbone)
+        loaded = load_model(checkpoint, backbone, weights)
         bar.update()
         bar.set_postfix_str("writing ONNX")
         export_onnx(loaded, build)
@@ -82,7 +83,7 @@ def export(
 
 def default_checkpoint(settings: Settings) -> Path | None:
     """The trained model that the demo uses when one has been trained."""
-    path = settings.home / "checkpoints" / "best.pt"
+    path = settings.home / "training" / "model.pt"
     return path if path.is_file() else None
 
 

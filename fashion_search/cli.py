@@ -13,11 +13,54 @@ import logging
 import signal
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 from fashion_search.config import load_settings
 
 log = logging.getLogger("fashion_search")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fashion_search.training.config import TrainConfig
+    from fashion_search.training.train import train
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if getattr(args, f.name) is not None}
+    result = train(TrainConfig(**overrides), out_dir=args.out, resume=args.resume)
+    last = result.history[-1] if result.history else {}
+    print(f"trained in {result.seconds / 60:.1f} min; model: {result.model_path}")
+    for key, value in last.get("validation", {}).items():
+        print(f"  {key}: {value:.3f}")
+    print(f"next: fashion-search export --checkpoint {result.model_path}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fashion_search.training.evaluate import evaluate
+
+    report = evaluate(checkpoint=args.checkpoint, backbone=args.backbone, weights=args.weights,
+                      pairs=args.pairs or None, categories=args.categories or None,
+                      unseen_pairs=args.unseen_pairs, seed=args.seed, limit=args.limit,
+                      served=args.served, out_dir=args.out)
+    print(report.table())
+    return 0 if report.served_matches in (None, True) else 1
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, config_type: type) -> None:
+    """One flag per config field, so the CLI and the dataclass never drift apart."""
+    defaults = config_type()
+    for spec in fields(config_type):
+        default = getattr(defaults, spec.name)
+        flag = "--" + spec.name.replace("_", "-")
+        kind = type(default) if default is not None else str
+        if "int" in str(spec.type) and default is None:
+            kind = int
+        if isinstance(default, list):
+            parser.add_argument(flag, nargs="*", default=None,
+                                help=f"(default: {' '.join(default) or 'none'})")
+        else:
+            parser.add_argument(flag, type=kind, default=None, help=f"(default: {default})")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -27,7 +70,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for entry in args.parity_photos or []:
         path = Path(entry)
         photos.extend(sorted(path.rglob("*.jp*g"))[:8] if path.is_dir() else [path])
-    result = export(checkpoint=args.checkpoint, backbone=args.backbone, parity_photos=photos)
+    result = export(checkpoint=args.checkpoint, backbone=args.backbone, weights=args.weights,
+                    parity_photos=photos)
     print(f"exported {result.model_version} to {result.onnx_path}")
     print(f"parity PyTorch vs onnxruntime on {result.parity.photos} photos: "
           f"min cosine {result.parity.min_cosine:.6f}")
@@ -88,10 +132,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{photo}: no such photo")
     search = VisualSearch(EmbeddingClient(settings.triton_url),
                           CatalogStore(settings.resolved_milvus_uri, settings.milvus_token))
-    hits = search.search(photo.read_bytes(), k=args.k, category=args.category, name=str(photo))
+    results = search.find(photo.read_bytes(), k=args.k, category=args.category, name=str(photo))
+    hits = results.hits
     if args.json:
-        print(json.dumps([h.__dict__ for h in hits], indent=2))
+        print(json.dumps({"category": results.category, "suggestions": results.suggestions,
+                          "hits": [h.__dict__ for h in hits]}, indent=2))
         return 0
+    if results.suggestions:
+        print("looks like: " + ", ".join(f"{c} {p:.0%}" for c, p in results.suggestions))
+    if results.category:
+        print(f"within category: {results.category}")
     print(f"{'rank':>4}  {'score':>6}  {'category':<20}  {'id':<24}  image")
     for rank, hit in enumerate(hits, 1):
         print(f"{rank:>4}  {hit.score:6.3f}  {hit.category[:20]:<20}  {hit.id[:24]:<24}  "
@@ -123,9 +173,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("train", help="fine-tune the backbone (classifier + metric loss)")
+    from fashion_search.training.config import TrainConfig
+
+    _add_config_flags(p, TrainConfig)
+    p.add_argument("--out", type=Path, help="run folder (default: $FASHION_SEARCH_HOME/training)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last epoch")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="retrieval quality: untuned vs trained, in-process and "
+                                        "served")
+    p.add_argument("--checkpoint", type=Path,
+                   help="trained model (default: $FASHION_SEARCH_HOME/training/model.pt if any)")
+    p.add_argument("--backbone", default="efficientnet_lite0", help="the untuned baseline")
+    p.add_argument("--weights", type=Path, help="weights file for the untuned baseline")
+    p.add_argument("--pairs", default="street2shop-dev", help="pairs folder ('' to skip)")
+    p.add_argument("--categories", default="clothing-dataset-small",
+                   help="folder with train/validation/test ('' to skip)")
+    p.add_argument("--unseen-pairs", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="at most N unseen pairs and N test photos")
+    p.add_argument("--served", action="store_true",
+                   help="also score through Triton and Milvus (starts Triton if none runs)")
+    p.add_argument("--out", type=Path, help="output folder (default: $FASHION_SEARCH_HOME/"
+                                            "evaluation)")
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("export", help="export a model to ONNX and install it for Triton")
     p.add_argument("--checkpoint", type=Path, help="trained checkpoint (default: ImageNet)")
     p.add_argument("--backbone", default="efficientnet_lite0")
+    p.add_argument("--weights", type=Path, help="untuned backbone weights file (no checkpoint)")
     p.add_argument("--parity-photos", nargs="*", help="photos or folders to check parity on")
     p.set_defaults(func=_cmd_export)
 
@@ -147,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="find catalogue items that look like a photo")
     p.add_argument("photo")
-    p.add_argument("--category", help="only this category")
+    p.add_argument("--category", help="only this category; 'auto': the one the model sees")
     p.add_argument("-k", type=int, default=10, help="number of results")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_search)
@@ -173,14 +250,16 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from fashion_search.datasets import DownloadError
     from fashion_search.export.parity import ParityError
     from fashion_search.images import ImageError
+    from fashion_search.search import NoClassifier
     from fashion_search.serve import ServerError
     from fashion_search.training.backbone import BackboneError
     from fashion_search.training.catalog import CatalogError
+    from fashion_search.training.served_eval import ServedModelMismatch
     from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory
 
     return (EmbeddingError, TritonUnavailable, DownloadError, ParityError, ImageError,
             ServerError, BackboneError, CatalogError, CatalogNotIndexed, UnknownCategory,
-            FileNotFoundError, ConnectionError)
+            NoClassifier, ServedModelMismatch, FileNotFoundError, ConnectionError)
 
 
 def _interrupt(signum, frame) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class ModelInfo:
     metric: str
     preprocessing: PreprocessConfig
     max_batch_size: int
+    labels: tuple[str, ...] = ()
 
 
 class EmbeddingClient:
@@ -80,33 +82,48 @@ class EmbeddingClient:
                     tc.get_parameter(config, tc.PREPROCESSING_PARAM, "{}")
                 ),
                 max_batch_size=int(config.max_batch_size) or 1,
+                labels=tuple(json.loads(tc.get_parameter(config, tc.LABELS_PARAM, "[]"))),
             )
         return self._info
 
-    def _infer(self, images: list[bytes]) -> np.ndarray:
+    def _infer(self, images: list[bytes], outputs: tuple[str, ...] = (tc.EMBEDDING,)
+               ) -> list[np.ndarray]:
         array = np.empty((len(images), 1), dtype=object)
         for index, data in enumerate(images):
             array[index, 0] = data
         request = grpcclient.InferInput(tc.INPUT_BYTES, list(array.shape), "BYTES")
         request.set_data_from_numpy(array)
-        output = grpcclient.InferRequestedOutput(tc.EMBEDDING)
+        requested = [grpcclient.InferRequestedOutput(name) for name in outputs]
         try:
-            result = self._client.infer(self.model, [request], outputs=[output],
+            result = self._client.infer(self.model, [request], outputs=requested,
                                         client_timeout=self.timeout_s)
         except InferenceServerException as err:
             status = (err.status() or "").upper()
             if "UNAVAILABLE" in status or "DEADLINE" in status:
                 raise self._unavailable(err) from err
             raise EmbeddingError(err.message() or str(err)) from err
-        return result.as_numpy(tc.EMBEDDING)
+        return [result.as_numpy(name) for name in outputs]
+
+    def _batched(self, images: list[bytes], outputs: tuple[str, ...]) -> list[np.ndarray]:
+        step = self.info().max_batch_size
+        parts = [self._infer(images[i:i + step], outputs) for i in range(0, len(images), step)]
+        return [np.concatenate(column).astype(np.float32, copy=False) for column in zip(*parts)]
 
     def embed(self, images: list[bytes]) -> np.ndarray:
         """Embed encoded photos; one bad photo fails the call with its reason."""
         if not images:
             return np.zeros((0, self.info().dim), dtype=np.float32)
-        step = self.info().max_batch_size
-        parts = [self._infer(images[i:i + step]) for i in range(0, len(images), step)]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return self._batched(images, (tc.EMBEDDING,))[0]
+
+    def predict(self, images: list[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(embeddings, category probabilities in ``info().labels`` order, or None)."""
+        if not self.info().labels:
+            return self.embed(images), None
+        if not images:
+            return (np.zeros((0, self.info().dim), np.float32),
+                    np.zeros((0, len(self.info().labels)), np.float32))
+        embeddings, probabilities = self._batched(images, (tc.EMBEDDING, tc.CATEGORY_PROBS))
+        return embeddings, probabilities
 
     def embed_one(self, image: bytes) -> np.ndarray:
         return self.embed([image])[0]

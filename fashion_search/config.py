@@ -39,6 +39,9 @@ class Settings:
     milvus_uri: str = field(default_factory=lambda: _env("MILVUS_URI", ""))
     milvus_token: str = field(default_factory=lambda: _env("MILVUS_TOKEN", ""))
     catalog: str = field(default_factory=lambda: _env("CATALOG", ""))
+    data_dir: Path = field(
+        default_factory=lambda: Path(_env("DATA", str(PROJECT_ROOT.parent / "shared" / "data")))
+    )
     default_catalog_url: str = field(default_factory=lambda: _env("DEFAULT_CATALOG_URL", ""))
     demo_host: str = field(default_factory=lambda: _env("DEMO_HOST", "127.0.0.1"))
     demo_port: int = field(default_factory=lambda: int(_env("DEMO_PORT", "7860")))

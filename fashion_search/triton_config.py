@@ -20,9 +20,11 @@ ENSEMBLE = "embed_image"
 INPUT_BYTES = "image_bytes"
 PIXELS = "pixel_values"
 EMBEDDING = "embedding"
+CATEGORY_PROBS = "category_probs"
 PREPROCESSING_PARAM = "preprocessing"
 MODEL_VERSION_PARAM = "model_version"
 METRIC_PARAM = "metric"
+LABELS_PARAM = "labels"
 
 
 def read_config(path: Path) -> mc.ModelConfig:
@@ -64,6 +66,25 @@ def tensor(config: mc.ModelConfig, name: str, output: bool = False):
 def set_dims(spec, dims: tuple[int, ...]) -> None:
     del spec.dims[:]
     spec.dims.extend(dims)
+
+
+def set_optional_output(config: mc.ModelConfig, name: str, dims: list[int] | None) -> None:
+    """Add output ``name`` (FP32, ``dims``) or remove it when ``dims`` is None."""
+    kept = [spec for spec in config.output if spec.name != name]
+    del config.output[:]
+    config.output.extend(kept)
+    if dims is not None:
+        spec = config.output.add()
+        spec.name = name
+        spec.data_type = mc.TYPE_FP32
+        spec.dims.extend(dims)
+
+
+def ensemble_step(config: mc.ModelConfig, model: str):
+    for step in config.ensemble_scheduling.step:
+        if step.model_name == model:
+            return step
+    raise KeyError(f"ensemble {config.name} has no step running {model!r}")
 
 
 def cpu_variant(config: mc.ModelConfig, instances: int = 1) -> mc.ModelConfig:

@@ -32,8 +32,12 @@ class LoadedModel:
     backbone: str
     preprocessing: PreprocessConfig
     source: str
-    labels: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        """Category names in the classifier's order (empty without a classifier)."""
+        return self.model.labels
 
     @cached_property
     def version(self) -> str:
@@ -53,7 +57,7 @@ def save_checkpoint(path: Path, loaded: LoadedModel, extra: dict[str, Any] | Non
         "embedding_dim": loaded.model.embedding_dim,
         "projection": not isinstance(loaded.model.projection, torch.nn.Identity),
         "preprocessing": loaded.preprocessing.to_json(),
-        "labels": list(loaded.labels),
+        "labels": list(loaded.model.labels),
         "config": loaded.config,
         "state_dict": loaded.model.state_dict(),
         **(extra or {}),
@@ -65,13 +69,8 @@ def save_checkpoint(path: Path, loaded: LoadedModel, extra: dict[str, Any] | Non
     return path
 
 
-def load_model(
-    checkpoint: Path | None = None, backbone: str = "efficientnet_lite0"
-) -> LoadedModel:
-    """The trained model in ``checkpoint``, or the untuned ImageNet backbone."""
-    if checkpoint is None:
-        model = EmbeddingModel(create_backbone(backbone, pretrained=True)).eval()
-        return LoadedModel(model, backbone, PreprocessConfig(), "imagenet")
+def read_checkpoint(checkpoint: Path) -> dict[str, Any]:
+    """The raw payload, with a clear error for a missing or foreign file."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: no such checkpoint; train one with "
@@ -79,11 +78,25 @@ def load_model(
     payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise ValueError(f"{checkpoint}: not a fashion-search checkpoint (no state_dict)")
+    return payload
+
+
+def load_model(
+    checkpoint: Path | None = None, backbone: str = "efficientnet_lite0",
+    weights: Path | None = None,
+) -> LoadedModel:
+    """The trained model in ``checkpoint``, else the untuned backbone (packaged or ``weights``)."""
+    if checkpoint is None:
+        model = EmbeddingModel(create_backbone(backbone, pretrained=True, weights=weights)).eval()
+        return LoadedModel(model, backbone, PreprocessConfig(),
+                           "weights" if weights else "imagenet")
+    payload = read_checkpoint(checkpoint)
     dim = payload["embedding_dim"] if payload.get("projection") else None
-    model = EmbeddingModel(create_backbone(payload["backbone"], pretrained=False), dim)
+    model = EmbeddingModel(create_backbone(payload["backbone"], pretrained=False), dim,
+                           payload.get("labels", []))
     model.load_state_dict(payload["state_dict"], strict=True)
     return LoadedModel(
         model.eval(), payload["backbone"],
         PreprocessConfig.from_json(payload["preprocessing"]), "finetuned",
-        payload.get("labels", []), payload.get("config", {}),
+        payload.get("config", {}),
     )

@@ -71,3 +71,49 @@ def test_imagenet_head_recognises_real_shoes_and_tshirts(products_dir):
     shoe_hits = sum(bool(IMAGENET_SHOES & set(t)) for t in top5(shoes))
     shirt_hits = sum(IMAGENET_JERSEY in t for t in top5(tshirts))
     assert shoe_hits >= 6 and shirt_hits >= 6, (shoe_hits, shirt_hits)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 7])
+def test_the_trunk_and_top_together_equal_the_backbone(stages):
+    from fashion_search.training.backbone import split_backbone
+
+    backbone = create_backbone("efficientnet_lite0").eval()
+    trunk, top = split_backbone(backbone, stages)
+    pixels = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(top(trunk(pixels)), backbone(pixels), atol=1e-5)
+
+
+def test_a_torchvision_resnet50_state_dict_loads_without_network(tmp_path):
+    import torchvision
+
+    reference = torchvision.models.resnet50(weights=None).eval()
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)
+    backbone = create_backbone("resnet50", weights=path).eval()
+    pixels = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        features = torch.nn.Sequential(*list(reference.children())[:-1])(pixels).flatten(1)
+        assert torch.allclose(backbone(pixels), features, atol=1e-4)
+
+
+def test_resnet50_without_weights_says_to_pass_them():
+    with pytest.raises(BackboneError, match="--weights"):
+        create_backbone("resnet50")
+
+
+def test_weights_that_do_not_fit_name_the_missing_layers(tmp_path):
+    path = tmp_path / "lite0.pth"
+    torch.save(create_backbone("efficientnet_lite0").state_dict(), path)
+    with pytest.raises(BackboneError, match="do not fit"):
+        create_backbone("resnet50", weights=path)
+
+
+def test_the_classifier_answers_probabilities_over_its_labels():
+    model = EmbeddingModel(create_backbone(pretrained=False), 64, ["dress", "hat", "shoes"]).eval()
+    with torch.no_grad():
+        embedding, probabilities = model(torch.randn(2, 3, 224, 224))
+    assert embedding.shape == (2, 64)
+    assert torch.allclose(embedding.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert probabilities.shape == (2, 3)
+    assert torch.allclose(probabilities.sum(dim=1), torch.ones(2), atol=1e-5)

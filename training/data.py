@@ -1,0 +1,110 @@
+"""What training and its validation read: photos, labels and pair matches.
+
+Several catalogues can train at once. Category names become classifier
+labels (the union over the category catalogues); each pair is its own class
+for the metric loss. Street photos of unseen pairs are validation queries
+against every product photo, the seen ones staying in as distractors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fashion_search.training.catalog import CatalogItem, open_catalog
+from fashion_search.training.config import TrainConfig
+from fashion_search.training.pairs import Pair, read_pairs, split_pairs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    labels: list[str] = field(default_factory=list)
+    categorised: list[CatalogItem] = field(default_factory=list)
+    category_index: list[int] = field(default_factory=list)
+    validation: list[CatalogItem] = field(default_factory=list)
+    validation_index: list[int] = field(default_factory=list)
+    pair_photos: list[CatalogItem] = field(default_factory=list)  # query, product, query, ...
+    queries: list[CatalogItem] = field(default_factory=list)      # unseen street photos
+    gallery: list[CatalogItem] = field(default_factory=list)      # every product photo
+    matches: list[int] = field(default_factory=list)              # gallery index per query
+
+    @property
+    def pair_count(self) -> int:
+        return len(self.pair_photos) // 2
+
+
+def resolve_source(path: str | Path, data_dir: Path) -> Path:
+    path = Path(path).expanduser()
+    return path if path.is_absolute() or path.exists() else Path(data_dir) / path
+
+
+def pair_items(pair: Pair, source: str) -> tuple[CatalogItem, CatalogItem]:
+    return (CatalogItem(f"{source}/query/{pair.id}", pair.query, ""),
+            CatalogItem(f"{source}/product/{pair.id}", pair.product, ""))
+
+
+def _in_split(item: CatalogItem, split: str) -> bool:
+    return item.split is None or item.split.lower().startswith(split.lower()[:3])
+
+
+def _per_category(items: list[CatalogItem], limit: int) -> list[CatalogItem]:
+    """At most ``limit`` photos of each category, in catalogue order."""
+    seen: dict[str, int] = {}
+    kept = []
+    for item in items:
+        seen[item.category] = seen.get(item.category, 0) + 1
+        if seen[item.category] <= limit:
+            kept.append(item)
+    return kept
+
+
+def load_pairs(source: Path, unseen: int, seed: int, limit: int | None
+               ) -> tuple[list[Pair], list[Pair], list[Pair]]:
+    """(all pairs, pairs to train on, unseen pairs); ``limit`` trims each side for tests."""
+    pairs = read_pairs(source)
+    train, held = split_pairs(pairs, min(unseen, len(pairs)), seed)
+    if limit:
+        train, held = train[:limit], held[:limit]
+        pairs = sorted(train + held, key=lambda p: p.id)
+    return pairs, train, held
+
+
+def load_training_data(config: TrainConfig, data_dir: Path) -> TrainingData:
+    data = TrainingData()
+    train_items, validation_items = [], []
+    for source in config.categories:
+        items = open_catalog(resolve_source(source, data_dir), config.category_column)
+        has_splits = any(i.split for i in items)
+        train = [i for i in items if _in_split(i, config.train_split)] if has_splits else items
+        validation = ([i for i in items if i.split and _in_split(i, config.validation_split)]
+                      if has_splits else [])
+        if config.limit:
+            train, validation = _per_category(train, config.limit), _per_category(validation,
+                                                                                 config.limit)
+        train_items += [i for i in train if i.category]
+        validation_items += [i for i in validation if i.category]
+    data.labels = sorted({i.category for i in train_items})
+    index = {label: n for n, label in enumerate(data.labels)}
+    data.categorised = train_items
+    data.category_index = [index[i.category] for i in train_items]
+    data.validation = [i for i in validation_items if i.category in index]
+    data.validation_index = [index[i.category] for i in data.validation]
+
+    for source in config.pairs:
+        path = resolve_source(source, data_dir)
+        pairs, train, held = load_pairs(path, config.unseen_pairs, config.seed, config.limit)
+        for pair in train:
+            data.pair_photos.extend(pair_items(pair, path.name))
+        offset = len(data.gallery)
+        position = {p.id: offset + n for n, p in enumerate(pairs)}
+        data.gallery += [pair_items(p, path.name)[1] for p in pairs]
+        data.queries += [pair_items(p, path.name)[0] for p in held]
+        data.matches += [position[p.id] for p in held]
+    log.info("training on %d categorised photos (%d labels) and %d pairs; validating on %d "
+             "categorised photos and %d unseen pairs against %d products",
+             len(data.categorised), len(data.labels), data.pair_count, len(data.validation),
+             len(data.queries), len(data.gallery))
+    return data

@@ -1,0 +1,64 @@
+"""In-process embedding of photo files through the exported ONNX graph.
+
+Evaluation scores the graph that will be served (checked against PyTorch at
+export), so an in-process figure and a served figure describe one model.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from fashion_search import triton_config as tc
+from fashion_search.preprocessing import preprocess
+from fashion_search.training.catalog import CatalogItem
+from fashion_search.training.checkpoint import LoadedModel
+
+BATCH = 32
+
+
+class OnnxEmbedder:
+    """Photos -> (embeddings, category probabilities or None) with onnxruntime."""
+
+    def __init__(self, loaded: LoadedModel, workdir: Path | None = None):
+        from fashion_search.export.onnx_export import export_onnx
+        from fashion_search.export.parity import onnx_session
+
+        self.loaded = loaded
+        self._tmp = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="fashion-search-eval-")
+            workdir = Path(self._tmp.name)
+        self.path = export_onnx(loaded, Path(workdir) / f"{loaded.version}.onnx")
+        self.session = onnx_session(self.path)
+        self.outputs = [tc.EMBEDDING] + ([tc.CATEGORY_PROBS] if loaded.labels else [])
+
+    def embed(self, items: Sequence[CatalogItem], desc: str = "embedding",
+              progress: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        contract = self.loaded.preprocessing
+
+        def pixels(batch: Sequence[CatalogItem]) -> np.ndarray:
+            return np.stack([preprocess(i.read_bytes(), contract, name=str(i.path)) for i in batch])
+
+        batches = [items[s:s + BATCH] for s in range(0, len(items), BATCH)]
+        embeddings, probabilities = [], []
+        with ThreadPoolExecutor(2) as pool, tqdm(total=len(items), desc=desc, unit="photo",
+                                                 disable=not progress) as bar:
+            for batch, array in zip(batches, pool.map(pixels, batches)):
+                result = self.session.run(self.outputs, {tc.PIXELS: array})
+                embeddings.append(result[0])
+                if len(result) > 1:
+                    probabilities.append(result[1])
+                bar.update(len(batch))
+        dim = self.loaded.model.embedding_dim
+        return (np.concatenate(embeddings) if embeddings else np.zeros((0, dim), np.float32),
+                np.concatenate(probabilities) if probabilities else None)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()

@@ -1,0 +1,236 @@
+"""The ``evaluate`` step: retrieval quality on real photos the model never trained on.
+
+Street-to-shop: each unseen street photo queries every product photo (the
+products of training pairs stay in as distractors). Category: each
+``test/`` photo queries an index of ``train/`` + ``validation/``. The untuned
+backbone and the trained model are scored in the same run, and the served
+path (Triton embeddings, Milvus search) is scored too: it must agree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fashion_search.config import Settings, load_settings, save_resolved_config
+from fashion_search.training.catalog import CatalogItem, open_catalog
+from fashion_search.training.checkpoint import LoadedModel, load_model, read_checkpoint
+from fashion_search.training.data import load_pairs, pair_items, resolve_source
+from fashion_search.training.embedder import OnnxEmbedder
+from fashion_search.training.metrics import (
+    precision_at_k,
+    recall_at_k,
+    retrieval_report,
+    sorted_relevance,
+    top_k_accuracy,
+)
+from fashion_search.training.plots import plot_recall_curves
+
+log = logging.getLogger(__name__)
+
+RECALL_KS = (1, 5, 10, 20)
+CURVE_KS = (1, 2, 5, 10, 20, 50)
+SERVED_TOLERANCE = 0.005
+
+
+@dataclass
+class StreetToShop:
+    queries: list[CatalogItem]
+    gallery: list[CatalogItem]
+    matches: list[int]
+
+    def relevance(self) -> np.ndarray:
+        relevant = np.zeros((len(self.queries), len(self.gallery)), dtype=bool)
+        relevant[np.arange(len(self.queries)), self.matches] = True
+        return relevant
+
+
+@dataclass
+class CategorySet:
+    queries: list[CatalogItem]
+    index: list[CatalogItem]
+
+
+@dataclass
+class ModelFigures:
+    name: str
+    version: str
+    street2shop: dict[str, float] = field(default_factory=dict)
+    curve: dict[int, float] = field(default_factory=dict)
+    category: dict[str, float] = field(default_factory=dict)
+    classifier: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluationReport:
+    models: list[ModelFigures]
+    served: ModelFigures | None = None
+    served_matches: bool | None = None
+    setup: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> list[tuple[str, list[float | None]]]:
+        figures = self.models + ([self.served] if self.served else [])
+        keys = ([("street2shop", f"recall@{k}") for k in RECALL_KS] + [("street2shop", "mAP")]
+                + [("category", "precision@1"), ("category", "precision@10")]
+                + [("classifier", "top-1"), ("classifier", "top-3")])
+        return [(f"{group} {key}", [getattr(f, group).get(key) for f in figures])
+                for group, key in keys]
+
+    def table(self) -> str:
+        figures = self.models + ([self.served] if self.served else [])
+        names = [f.name for f in figures]
+        lines = [f"{'figure':<26}" + "".join(f"{n:>22}" for n in names)]
+        for label, values in self.rows():
+            if all(v is None for v in values):
+                continue
+            cells = "".join(f"{'-' if v is None else f'{v:.3f}':>22}" for v in values)
+            lines.append(f"{label:<26}{cells}")
+        if self.served is not None:
+            verdict = "match" if self.served_matches else "DIFFER"
+            lines.append(f"served vs in-process street2shop figures: {verdict} "
+                         f"(tolerance {SERVED_TOLERANCE})")
+        return "\n".join(lines)
+
+
+def street_to_shop_set(source: Path, unseen: int, seed: int, limit: int | None) -> StreetToShop:
+    pairs, _, held = load_pairs(source, unseen, seed, limit)
+    position = {p.id: n for n, p in enumerate(pairs)}
+    return StreetToShop([pair_items(p, source.name)[0] for p in held],
+                        [pair_items(p, source.name)[1] for p in pairs],
+                        [position[p.id] for p in held])
+
+
+def category_set(source: Path, limit: int | None) -> CategorySet:
+    items = open_catalog(source)
+    queries = [i for i in items if (i.split or "").lower() == "test"]
+    index = [i for i in items if (i.split or "").lower() != "test"]
+    if not queries:
+        raise ValueError(f"{source}: category evaluation needs a test/ split beside train/")
+    if limit:
+        queries = queries[::max(1, len(queries) // limit)][:limit]
+        index = index[::max(1, len(index) // (10 * limit))]
+    return CategorySet(queries, index)
+
+
+def score_street_to_shop(queries: np.ndarray, gallery: np.ndarray, data: StreetToShop
+                         ) -> tuple[dict[str, float], dict[int, float]]:
+    ranked = sorted_relevance(queries @ gallery.T, data.relevance())
+    return (retrieval_report(ranked, RECALL_KS),
+            {k: recall_at_k(ranked, k) for k in CURVE_KS if k <= len(data.gallery)})
+
+
+def score_categories(queries: np.ndarray, index: np.ndarray, data: CategorySet) -> dict[str, float]:
+    query_labels = np.array([i.category for i in data.queries])
+    index_labels = np.array([i.category for i in data.index])
+    ranked = sorted_relevance(queries @ index.T, query_labels[:, None] == index_labels[None, :])
+    return {"precision@1": precision_at_k(ranked, 1), "precision@10": precision_at_k(ranked, 10)}
+
+
+def score_classifier(probabilities: np.ndarray, labels: Sequence[str], data: CategorySet
+                     ) -> dict[str, float]:
+    """Top-1/top-3 over the test photos whose category the classifier knows."""
+    index = {name.casefold(): n for n, name in enumerate(labels)}
+    known = [(row, index[i.category.casefold()]) for row, i in enumerate(data.queries)
+             if i.category.casefold() in index]
+    if not known:
+        return {}
+    rows, truth = zip(*known)
+    chosen = probabilities[list(rows)]
+    return {"top-1": top_k_accuracy(chosen, truth, 1), "top-3": top_k_accuracy(chosen, truth, 3)}
+
+
+def evaluate_model(name: str, loaded: LoadedModel, street: StreetToShop | None,
+                   categories: CategorySet | None, progress: bool = True) -> ModelFigures:
+    """Every in-process figure for one model."""
+    figures = ModelFigures(name, loaded.version)
+    embedder = OnnxEmbedder(loaded)
+    try:
+        if street is not None:
+            queries, _ = embedder.embed(street.queries, f"{name}: street photos", progress)
+            gallery, _ = embedder.embed(street.gallery, f"{name}: product photos", progress)
+            figures.street2shop, figures.curve = score_street_to_shop(queries, gallery, street)
+        if categories is not None:
+            queries, probabilities = embedder.embed(categories.queries, f"{name}: test photos",
+                                                    progress)
+            index, _ = embedder.embed(categories.index, f"{name}: index photos", progress)
+            figures.category = score_categories(queries, index, categories)
+            if probabilities is not None:
+                figures.classifier = score_classifier(probabilities, loaded.labels, categories)
+    finally:
+        embedder.close()
+    log.info("%s: %s", name, asdict(figures))
+    return figures
+
+
+def _trained_split(checkpoint: Path | None) -> dict[str, Any]:
+    """The street-to-shop split the checkpoint was trained with, so unseen stays unseen."""
+    if checkpoint is None:
+        return {}
+    config = read_checkpoint(checkpoint).get("config", {})
+    return {k: config[k] for k in ("unseen_pairs", "seed") if k in config}
+
+
+def evaluate(
+    checkpoint: Path | None = None,
+    backbone: str = "efficientnet_lite0",
+    weights: Path | None = None,
+    pairs: str | None = "street2shop-dev",
+    categories: str | None = "clothing-dataset-small",
+    unseen_pairs: int = 500,
+    seed: int = 0,
+    limit: int | None = None,
+    served: bool = False,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    settings: Settings | None = None,
+) -> EvaluationReport:
+    """Score the untuned backbone and ``checkpoint`` side by side; write JSON and a plot."""
+    settings = settings or load_settings()
+    if checkpoint is None:
+        from fashion_search.export.run import default_checkpoint
+
+        checkpoint = default_checkpoint(settings)
+    split = {"unseen_pairs": unseen_pairs, "seed": seed, **_trained_split(checkpoint)}
+    street = (street_to_shop_set(resolve_source(pairs, settings.data_dir), split["unseen_pairs"],
+                                 split["seed"], limit) if pairs else None)
+    category = (category_set(resolve_source(categories, settings.data_dir), limit)
+                if categories else None)
+    models = [("untuned", load_model(None, backbone, weights))]
+    if checkpoint is not None:
+        models.append(("trained", load_model(checkpoint)))
+    report = EvaluationReport(
+        [evaluate_model(name, loaded, street, category, progress) for name, loaded in models],
+        setup={"checkpoint": str(checkpoint) if checkpoint else None, **split, "limit": limit,
+               "street2shop queries": len(street.queries) if street else 0,
+               "street2shop gallery": len(street.gallery) if street else 0,
+               "category queries": len(category.queries) if category else 0,
+               "category index": len(category.index) if category else 0},
+    )
+    if served and street is not None:
+        from fashion_search.training.served_eval import served_street_to_shop
+
+        name, loaded = models[-1]
+        report.served = served_street_to_shop(loaded, checkpoint, street, settings, progress)
+        in_process = report.models[-1].street2shop
+        report.served_matches = all(abs(report.served.street2shop[k] - v) <= SERVED_TOLERANCE
+                                    for k, v in in_process.items())
+    out_dir = Path(out_dir or settings.home / "evaluation")
+    save_resolved_config(out_dir / "evaluation.json", settings=settings, report=report)
+    curves = {f.name: f.curve for f in report.models if f.curve}
+    if report.served and report.served.curve:
+        curves[report.served.name] = report.served.curve
+    if curves:
+        plot_recall_curves(curves, out_dir / "street2shop-recall.png")
+    (out_dir / "evaluation.txt").write_text(report.table() + "\n")
+    log.info("evaluation written to %s", out_dir)
+    return report
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())["report"]

@@ -1,0 +1,54 @@
+"""Figures people would rather see than read: training curves and recall@K."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt, figure, path: Path) -> Path:
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_training(history: Sequence[Mapping], path: Path) -> Path:
+    """Loss per epoch and validation figures per epoch, side by side."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = [h["epoch"] for h in history]
+    for key in ("loss", "metric_loss", "classifier_loss"):
+        if all(key in h for h in history):
+            left.plot(epochs, [h[key] for h in history], marker="o", label=key.replace("_", " "))
+    left.set(title="training loss", xlabel="epoch")
+    left.legend()
+    for key in sorted({k for h in history for k in h.get("validation", {})}):
+        right.plot(epochs, [h["validation"].get(key) for h in history], marker="o", label=key)
+    right.set(title="validation", xlabel="epoch", ylim=(0, 1))
+    right.legend()
+    return _save(plt, figure, path)
+
+
+def plot_recall_curves(curves: Mapping[str, Mapping[int, float]], path: Path,
+                       title: str = "street-to-shop recall@K") -> Path:
+    """One recall@K line per model."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, curve in curves.items():
+        ks = sorted(curve)
+        axis.plot(ks, [curve[k] for k in ks], marker="o", label=name)
+    axis.set(title=title, xlabel="K", ylabel="recall@K", ylim=(0, 1), xscale="log")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    return _save(plt, figure, path)

@@ -1,0 +1,116 @@
+"""Frozen-trunk features of photo views, computed once and kept on disk.
+
+Training updates only the last stages of the backbone, so the early stages
+(most of the compute) give the same output for the same input view. Each
+photo gets a fixed number of views (view 0 plain, the rest augmented); their
+trunk features are computed once, by onnxruntime on a CPU, and memory-mapped
+in every epoch after. A run that is stopped never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from fashion_search.images import load_image
+from fashion_search.preprocessing import PreprocessConfig, to_pixels
+from fashion_search.training.augment import AugmentConfig, augmented_pixels
+from fashion_search.training.catalog import CatalogItem
+
+log = logging.getLogger(__name__)
+
+BATCH = 32
+
+
+class TrunkRunner:
+    """Runs the frozen trunk: onnxruntime on a CPU (several times faster than eager)."""
+
+    def __init__(self, trunk: nn.Module, contract: PreprocessConfig, device: torch.device,
+                 workdir: Path):
+        self.trunk = trunk.eval()
+        self.device = device
+        self.session = None
+        example = torch.zeros(2, *contract.input_shape)
+        with torch.no_grad():
+            self.shape = tuple(trunk(example).shape[1:])
+        if device.type == "cpu" and len(trunk):
+            from fashion_search.export.onnx_export import export_module
+            from fashion_search.export.parity import onnx_session
+
+            path = export_module(trunk, example, Path(workdir) / "trunk.onnx", "pixels",
+                                 ["features"])
+            self.session = onnx_session(path)
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        if self.session is not None:
+            return self.session.run(None, {"pixels": pixels})[0]
+        with torch.no_grad():
+            return self.trunk(torch.from_numpy(pixels).to(self.device)).float().cpu().numpy()
+
+
+def trunk_digest(trunk: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(trunk.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def view_pixels(item: CatalogItem, view: int, contract: PreprocessConfig,
+                augment: AugmentConfig, seed: int) -> np.ndarray:
+    """View 0 is the plain contract view; others are seeded random augmentations."""
+    image = load_image(item.read_bytes(), name=str(item.path), draft_size=2 * contract.size)
+    if view == 0:
+        return to_pixels(image, contract)
+    rng = random.Random(f"{seed}:{item.id}:{view}")
+    return augmented_pixels(image, contract, augment, rng)
+
+
+def cached_views(
+    items: Sequence[CatalogItem], views: int, runner: TrunkRunner, trunk_key: str,
+    contract: PreprocessConfig, augment: AugmentConfig, seed: int, cache_dir: Path,
+    desc: str = "views", progress: bool = True,
+) -> np.ndarray:
+    """Trunk features, shape (photos, views, *trunk output), float16, memory-mapped."""
+    key = hashlib.sha256(json.dumps({
+        "trunk": trunk_key, "contract": contract.to_json(), "augment": asdict(augment),
+        "views": views, "seed": seed,
+        "photos": [(i.id, str(i.path), i.bbox, i.path.stat().st_size) for i in items],
+    }, sort_keys=True).encode()).hexdigest()[:20]
+    path = Path(cache_dir) / f"{desc}-{key}.npy"
+    if path.is_file():
+        log.info("reusing %s", path)
+        return np.load(path, mmap_mode="r")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".partial.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
+                                    shape=(len(items), views, *runner.shape))
+    jobs = [(i, v) for i in range(len(items)) for v in range(views)]
+    batches = [jobs[s:s + BATCH] for s in range(0, len(jobs), BATCH)]
+
+    def pixels_of(batch: list[tuple[int, int]]) -> np.ndarray:
+        return np.stack([view_pixels(items[i], v, contract, augment, seed) for i, v in batch])
+
+    with ThreadPoolExecutor(2) as pool, tqdm(total=len(jobs), desc=desc, unit="view",
+                                             disable=not progress) as bar:
+        pending = pool.map(pixels_of, batches)
+        for batch, pixels in zip(batches, pending):
+            features = runner(pixels)
+            for (i, v), row in zip(batch, features):
+                out[i, v] = row
+            bar.update(len(batch))
+    out.flush()
+    del out
+    tmp.replace(path)
+    return np.load(path, mmap_mode="r")
