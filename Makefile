@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CATALOG ?=
 
-.PHONY: install demo test lint bench serve clean system-deps
+.PHONY: install demo test lint bench serve train evaluate clean system-deps
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ demo: install
 
 serve: install
 	$(BIN)/fashion-search serve
+
+# Fine-tune on the photos under $FASHION_SEARCH_DATA (default ../shared/data); `make demo`
+# then serves the trained model.
+train: install
+	$(BIN)/fashion-search train
+
+evaluate: install
+	$(BIN)/fashion-search evaluate --served
 
 # Browser tests drive Debian's chromium; install it when missing and allowed.
 system-deps:

@@ -140,7 +140,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         return 0
     if results.suggestions:
         print("looks like: " + ", ".join(f"{c} {p:.0%}" for c, p in results.suggestions))
-    if results.category:
+    if results.category and results.category != args.category:
         print(f"within category: {results.category}")
     print(f"{'rank':>4}  {'score':>6}  {'category':<20}  {'id':<24}  image")
     for rank, hit in enumerate(hits, 1):

@@ -158,6 +158,9 @@ def train(
             raise TypeError(f"unknown training setting {key!r}")
         setattr(config, key, value)
     out_dir = Path(out_dir or settings.home / "training")
+    last = out_dir / LAST
+    if resume and not last.is_file():
+        raise FileNotFoundError(f"{last}: nothing to resume; start without --resume")
     started = time.monotonic()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -189,10 +192,7 @@ def train(
 
     history: list[dict[str, Any]] = []
     first_epoch, step = 0, 0
-    last = out_dir / LAST
     if resume:
-        if not last.is_file():
-            raise FileNotFoundError(f"{last}: nothing to resume; start without --resume")
         saved = read_checkpoint(last)
         _check_resumable(saved["config"], config)
         model.load_state_dict(saved["state_dict"])

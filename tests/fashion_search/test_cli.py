@@ -30,8 +30,22 @@ def test_search_prints_k_ranked_rows_of_the_category(env, catalog_items, capsys)
 
 def test_search_json_output(env, catalog_items, capsys):
     assert main(["search", str(catalog_items[0].path), "-k", "3", "--json"]) == 0
-    hits = json.loads(capsys.readouterr().out)
+    result = json.loads(capsys.readouterr().out)
+    hits = result["hits"]
     assert len(hits) == 3 and hits[0]["id"] == catalog_items[0].id
+    assert result["suggestions"] == []  # the untuned model has no classifier
+
+
+def test_auto_category_without_a_classifier_says_how_to_get_one(env, catalog_items, capsys):
+    assert main(["search", str(catalog_items[0].path), "--category", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the served model has no category classifier")
+    assert "fashion-search train" in err
+
+
+def test_resume_without_a_run_is_one_clear_line(env, tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path), "--resume"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'last.pt'}: nothing to resume")
 
 
 def test_wrong_category_is_one_clear_line(env, catalog_items, capsys):

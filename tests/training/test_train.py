@@ -134,3 +134,23 @@ def test_served_street_to_shop_figures_match_in_process(run, trained_server, str
     for key, value in trained.items():
         assert report.served.street2shop[key] == pytest.approx(value, abs=0.005), key
     assert (run[0].home / "evaluation" / "street2shop-recall.png").is_file()
+
+
+def test_search_within_the_category_the_model_sees(run, trained_server, clothing_dir):
+    from fashion_search.search import VisualSearch
+    from fashion_search.training.catalog import open_catalog
+    from fashion_search.vectordb.ingest import ingest
+    from fashion_search.vectordb.store import CatalogStore
+
+    photos = [i for i in open_catalog(clothing_dir) if i.split == "test"]
+    catalog = [i for n, i in enumerate(photos) if n % 6 == 0]
+    store = CatalogStore(str(run[0].home / "catalog.db"))
+    try:
+        ingest(catalog, trained_server, store, progress=False)
+        search = VisualSearch(trained_server, store)
+        results = search.find(catalog[0].path.read_bytes(), k=5, category="auto")
+        assert len(results.suggestions) == 3
+        assert results.category.casefold() == results.suggestions[0][0].casefold()
+        assert {hit.category for hit in results.hits} == {results.category}
+    finally:
+        store.close()
