@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "served")
     p.add_argument("--checkpoint", type=Path,
                    help="trained model (default: $FASHION_SEARCH_HOME/training/model.pt if any)")
-    p.add_argument("--backbone", default="efficientnet_lite0", help="the untuned baseline")
+    p.add_argument("--backbone", help="the untuned baseline (default: the one the checkpoint "
+                                      "started from)")
     p.add_argument("--weights", type=Path, help="weights file for the untuned baseline")
     p.add_argument("--pairs", default="street2shop-dev", help="pairs folder ('' to skip)")
     p.add_argument("--categories", default="clothing-dataset-small",

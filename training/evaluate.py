@@ -168,17 +168,17 @@ def evaluate_model(name: str, loaded: LoadedModel, street: StreetToShop | None,
     return figures
 
 
-def _trained_split(checkpoint: Path | None) -> dict[str, Any]:
-    """The street-to-shop split the checkpoint was trained with, so unseen stays unseen."""
+def _trained_with(checkpoint: Path | None) -> dict[str, Any]:
+    """The checkpoint's split (so unseen stays unseen) and starting backbone."""
     if checkpoint is None:
         return {}
     config = read_checkpoint(checkpoint).get("config", {})
-    return {k: config[k] for k in ("unseen_pairs", "seed") if k in config}
+    return {k: config[k] for k in ("unseen_pairs", "seed", "backbone", "weights") if k in config}
 
 
 def evaluate(
     checkpoint: Path | None = None,
-    backbone: str = "efficientnet_lite0",
+    backbone: str | None = None,
     weights: Path | None = None,
     pairs: str | None = "street2shop-dev",
     categories: str | None = "clothing-dataset-small",
@@ -190,13 +190,22 @@ def evaluate(
     progress: bool = True,
     settings: Settings | None = None,
 ) -> EvaluationReport:
-    """Score the untuned backbone and ``checkpoint`` side by side; write JSON and a plot."""
+    """Score the untuned backbone and ``checkpoint`` side by side; write JSON and a plot.
+
+    ``checkpoint`` defaults to the trained model under the home folder, and the
+    untuned baseline to the backbone that model started from.
+    """
     settings = settings or load_settings()
     if checkpoint is None:
         from fashion_search.export.run import default_checkpoint
 
         checkpoint = default_checkpoint(settings)
-    split = {"unseen_pairs": unseen_pairs, "seed": seed, **_trained_split(checkpoint)}
+    trained_with = _trained_with(checkpoint)
+    split = {"unseen_pairs": trained_with.get("unseen_pairs", unseen_pairs),
+             "seed": trained_with.get("seed", seed)}
+    if backbone is None:  # the baseline is what the trained model started from
+        backbone = trained_with.get("backbone", "efficientnet_lite0")
+        weights = weights or trained_with.get("weights")
     street = (street_to_shop_set(resolve_source(pairs, settings.data_dir), split["unseen_pairs"],
                                  split["seed"], limit) if pairs else None)
     category = (category_set(resolve_source(categories, settings.data_dir), limit)
@@ -206,7 +215,8 @@ def evaluate(
         models.append(("trained", load_model(checkpoint)))
     report = EvaluationReport(
         [evaluate_model(name, loaded, street, category, progress) for name, loaded in models],
-        setup={"checkpoint": str(checkpoint) if checkpoint else None, **split, "limit": limit,
+        setup={"checkpoint": str(checkpoint) if checkpoint else None, "baseline": backbone,
+               **split, "limit": limit,
                "street2shop queries": len(street.queries) if street else 0,
                "street2shop gallery": len(street.gallery) if street else 0,
                "category queries": len(category.queries) if category else 0,

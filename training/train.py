@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -146,6 +145,134 @@ def _check_resumable(saved: dict, config: TrainConfig) -> None:
                          "start a new run (without --resume) or use the same settings")
 
 
+@dataclass
+class Run:
+    """Everything one training run updates, built once and restored on resume."""
+
+    config: TrainConfig
+    data: TrainingData
+    features: Features
+    model: EmbeddingModel
+    top: nn.Module
+    pair_loss: MetricLoss
+    category_loss: MetricLoss
+    sampler: PairAndClassSampler
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    step: int = 0
+
+    @property
+    def losses(self) -> list[MetricLoss]:
+        return [self.pair_loss, self.category_loss]
+
+
+def build_run(config: TrainConfig, settings: Settings, contract: PreprocessConfig,
+              progress: bool) -> Run:
+    """Data, model (trunk frozen), cached views, losses, sampler and optimizer."""
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    data = load_training_data(config, settings.data_dir)
+    backbone = create_backbone(config.backbone, pretrained=config.weights is None,
+                               weights=Path(config.weights) if config.weights else None)
+    model = EmbeddingModel(backbone, config.embedding_dim, data.labels)
+    trunk, top = split_backbone(model.backbone, config.trainable_stages)
+    for parameter in trunk.parameters():
+        parameter.requires_grad_(False)
+    runner = TrunkRunner(trunk, contract, device, settings.cache_dir / "trunks")
+    features = compute_features(data, runner, trunk_digest(trunk), config, contract,
+                                settings.cache_dir / "views", progress)
+    model.to(device)
+    pair_loss = make_loss(config.loss, data.pair_count, model.embedding_dim)
+    category_loss = make_loss(config.loss, len(data.labels), model.embedding_dim)
+    for loss in (pair_loss, category_loss):
+        loss.loss.to(device)
+    sampler = PairAndClassSampler(data.pair_count, data.category_index, config.pairs_per_batch,
+                                  config.classes_per_batch, config.per_class, config.seed)
+    total_steps = config.epochs * len(sampler)
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    optimizer, scheduler = build_optimizer(model, top, [pair_loss, category_loss], config,
+                                           total_steps)
+    return Run(config, data, features, model, top, pair_loss, category_loss, sampler,
+               optimizer, scheduler, device)
+
+
+def restore(run: Run, path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Load a stopped run's state; returns (history, next epoch)."""
+    saved = read_checkpoint(path)
+    _check_resumable(saved["config"], run.config)
+    run.model.load_state_dict(saved["state_dict"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scheduler.load_state_dict(saved["scheduler"])
+    for loss, state in zip(run.losses, saved["losses"]):
+        loss.loss.load_state_dict(state)
+    run.step = saved["step"]
+    log.info("resuming after epoch %d (step %d)", saved["epoch"] + 1, run.step)
+    return saved["history"], saved["epoch"] + 1
+
+
+def train_step(run: Run, pairs: list[int], categorised: list[int], rng: random.Random
+               ) -> dict[str, float]:
+    """One optimiser step on a batch of pairs and categorised photos; the batch's losses."""
+    device = run.device
+    pair_rows = [2 * p + side for p in pairs for side in (0, 1)]
+    parts = [_rows(run.features.pairs, pair_rows, rng)] if pair_rows else []
+    if categorised:
+        parts.append(_rows(run.features.categorised, categorised, rng))
+    inputs = torch.from_numpy(np.concatenate(parts).astype(np.float32)).to(device)
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+           else torch.autocast("cpu", enabled=False))
+    with amp:
+        embeddings, logits = run.model.heads(run.top(inputs))
+    embeddings = embeddings.float()
+    split = len(pair_rows)
+    metric = torch.zeros((), device=device)
+    classifier = torch.zeros((), device=device)
+    if pair_rows:
+        pair_labels = torch.tensor([p for p in pairs for _ in (0, 1)], device=device)
+        metric = metric + run.pair_loss(embeddings[:split], pair_labels)
+    if categorised:
+        labels = torch.tensor([run.data.category_index[i] for i in categorised], device=device)
+        metric = metric + run.category_loss(embeddings[split:], labels)
+        classifier = nn.functional.cross_entropy(logits[split:].float(), labels)
+    loss = metric + run.config.classifier_weight * classifier
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    run.scheduler.step()
+    run.step += 1
+    return {"loss": loss.item(), "metric_loss": metric.item(),
+            "classifier_loss": classifier.item(), "photos": len(inputs)}
+
+
+def train_epoch(run: Run, epoch: int, progress: bool) -> dict[str, Any]:
+    """One pass over the training pairs; the epoch's mean losses and validation figures."""
+    config, sampler = run.config, run.sampler
+    started = time.monotonic()
+    rng = random.Random(f"{config.seed}:views:{epoch}")
+    sums = {"loss": 0.0, "metric_loss": 0.0, "classifier_loss": 0.0}
+    steps = 0
+    per_batch = 2 * sampler.pairs + sampler.classes * sampler.per_class
+    run.top.train()
+    with tqdm(total=len(sampler) * per_batch, desc=f"epoch {epoch + 1}/{config.epochs}",
+              unit="photo", disable=not progress) as bar:
+        for batch in sampler.epoch(epoch):
+            if config.max_steps and run.step >= config.max_steps:
+                break
+            result = train_step(run, batch.pairs, batch.categorised, rng)
+            steps += 1
+            for key in sums:
+                sums[key] += result[key]
+            bar.update(result["photos"])
+            bar.set_postfix(loss=f"{sums['loss'] / steps:.3f}",
+                            lr=f"{run.scheduler.get_last_lr()[-1]:.1e}")
+    return {"epoch": epoch + 1, "step": run.step,
+            **{k: v / max(1, steps) for k, v in sums.items()},
+            "seconds": round(time.monotonic() - started, 1),
+            "validation": validate(run.model, run.top, run.data, run.features, run.device)}
+
+
 def train(
     config: TrainConfig | None = None, out_dir: Path | None = None, resume: bool = False,
     progress: bool = True, settings: Settings | None = None, **overrides: Any,
@@ -162,113 +289,30 @@ def train(
     if resume and not last.is_file():
         raise FileNotFoundError(f"{last}: nothing to resume; start without --resume")
     started = time.monotonic()
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
     contract = PreprocessConfig()
-
-    data = load_training_data(config, settings.data_dir)
-    backbone = create_backbone(config.backbone, pretrained=config.weights is None,
-                               weights=Path(config.weights) if config.weights else None)
-    model = EmbeddingModel(backbone, config.embedding_dim, data.labels)
-    trunk, top = split_backbone(model.backbone, config.trainable_stages)
-    for parameter in trunk.parameters():
-        parameter.requires_grad_(False)
-    runner = TrunkRunner(trunk, contract, device, settings.cache_dir / "trunks")
-    features = compute_features(data, runner, trunk_digest(trunk), config, contract,
-                                settings.cache_dir / "views", progress)
-    model.to(device)
-
-    pair_loss = make_loss(config.loss, data.pair_count, model.embedding_dim)
-    category_loss = make_loss(config.loss, len(data.labels), model.embedding_dim)
-    losses = [pair_loss, category_loss]
-    for loss in losses:
-        loss.loss.to(device)
-    sampler = PairAndClassSampler(data.pair_count, data.category_index, config.pairs_per_batch,
-                                  config.classes_per_batch, config.per_class, config.seed)
-    total_steps = config.epochs * len(sampler)
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
-    optimizer, scheduler = build_optimizer(model, top, losses, config, total_steps)
-
+    run = build_run(config, settings, contract, progress)
     history: list[dict[str, Any]] = []
-    first_epoch, step = 0, 0
+    first_epoch = 0
     if resume:
-        saved = read_checkpoint(last)
-        _check_resumable(saved["config"], config)
-        model.load_state_dict(saved["state_dict"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        for loss, state in zip(losses, saved["losses"]):
-            loss.loss.load_state_dict(state)
-        history, first_epoch, step = saved["history"], saved["epoch"] + 1, saved["step"]
-        log.info("resuming after epoch %d (step %d)", saved["epoch"] + 1, step)
+        history, first_epoch = restore(run, last)
     save_resolved_config(out_dir / "config.json", settings=settings, train=config)
 
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-           else torch.autocast("cpu", enabled=False))
-    cross_entropy = nn.CrossEntropyLoss()
-    top.train()
-    batch_photos = 2 * sampler.pairs + sampler.classes * sampler.per_class
     for epoch in range(first_epoch, config.epochs):
-        if config.max_steps and step >= config.max_steps:
+        if config.max_steps and run.step >= config.max_steps:
             break
-        rng = random.Random(f"{config.seed}:views:{epoch}")
-        sums = {"loss": 0.0, "metric_loss": 0.0, "classifier_loss": 0.0}
-        steps_done = 0
-        bar = tqdm(total=len(sampler) * batch_photos, desc=f"epoch {epoch + 1}/{config.epochs}",
-                   unit="photo", disable=not progress)
-        for batch in sampler.epoch(epoch):
-            if config.max_steps and step >= config.max_steps:
-                break
-            pair_rows = [2 * p + side for p in batch.pairs for side in (0, 1)]
-            parts = [_rows(features.pairs, pair_rows, rng)] if pair_rows else []
-            if batch.categorised:
-                parts.append(_rows(features.categorised, batch.categorised, rng))
-            inputs = torch.from_numpy(np.concatenate(parts).astype(np.float32)).to(device)
-            with amp:
-                embeddings, logits = model.heads(top(inputs))
-            embeddings = embeddings.float()
-            split = len(pair_rows)
-            metric = torch.zeros((), device=device)
-            if pair_rows:
-                pair_labels = torch.tensor([p for p in batch.pairs for _ in (0, 1)], device=device)
-                metric = metric + pair_loss(embeddings[:split], pair_labels)
-            classifier = torch.zeros((), device=device)
-            if batch.categorised:
-                labels = torch.tensor([data.category_index[i] for i in batch.categorised],
-                                      device=device)
-                metric = metric + category_loss(embeddings[split:], labels)
-                classifier = cross_entropy(logits[split:].float(), labels)
-            loss = metric + config.classifier_weight * classifier
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            steps_done += 1
-            for key, value in (("loss", loss), ("metric_loss", metric),
-                               ("classifier_loss", classifier)):
-                sums[key] += value.detach().item()
-            bar.update(len(inputs))
-            bar.set_postfix(loss=f"{sums['loss'] / steps_done:.3f}",
-                            lr=f"{scheduler.get_last_lr()[-1]:.1e}")
-        bar.close()
-        record = {"epoch": epoch + 1, "step": step,
-                  **{k: v / max(1, steps_done) for k, v in sums.items()},
-                  "validation": validate(model, top, data, features, device)}
-        history.append(record)
-        log.info("epoch %d: %s", epoch + 1, record)
-        loaded = LoadedModel(model, config.backbone, contract, "finetuned", asdict(config))
+        history.append(train_epoch(run, epoch, progress))
+        log.info("epoch %d: %s", epoch + 1, history[-1])
+        loaded = LoadedModel(run.model, config.backbone, contract, "finetuned", asdict(config))
         save_checkpoint(last, loaded, {
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "losses": [loss.loss.state_dict() for loss in losses], "epoch": epoch,
-            "step": step, "history": history,
+            "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+            "losses": [loss.loss.state_dict() for loss in run.losses], "epoch": epoch,
+            "step": run.step, "history": history,
         })
         plot_training(history, out_dir / "training-curves.png")
-    model.cpu()
-    loaded = LoadedModel(model.eval(), config.backbone, contract, "finetuned", asdict(config))
-    final = save_checkpoint(out_dir / (MODEL + ".tmp"), loaded, {"history": history})
-    shutil.move(final, out_dir / MODEL)
+    run.model.cpu()
+    loaded = LoadedModel(run.model.eval(), config.backbone, contract, "finetuned",
+                         asdict(config))
+    save_checkpoint(out_dir / MODEL, loaded, {"history": history})
     save_resolved_config(out_dir / "history.json", history=history)
     seconds = time.monotonic() - started
     log.info("trained in %.0f s; model at %s", seconds, out_dir / MODEL)
