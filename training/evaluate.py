@@ -85,11 +85,12 @@ class EvaluationReport:
     def table(self) -> str:
         figures = self.models + ([self.served] if self.served else [])
         names = [f.name for f in figures]
-        lines = [f"{'figure':<26}" + "".join(f"{n:>22}" for n in names)]
+        width = max(len(n) for n in names) + 2
+        lines = [f"{'figure':<26}" + "".join(f"{n:>{width}}" for n in names)]
         for label, values in self.rows():
             if all(v is None for v in values):
                 continue
-            cells = "".join(f"{'-' if v is None else f'{v:.3f}':>22}" for v in values)
+            cells = "".join(f"{'-' if v is None else f'{v:.3f}':>{width}}" for v in values)
             lines.append(f"{label:<26}{cells}")
         if self.served is not None:
             verdict = "match" if self.served_matches else "DIFFER"

@@ -45,10 +45,13 @@ def plot_recall_curves(curves: Mapping[str, Mapping[int, float]], path: Path,
     """One recall@K line per model."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
-    for name, curve in curves.items():
+    styles = ["-o", "-s", "--x", ":^"]
+    for (name, curve), style in zip(curves.items(), styles * len(curves)):
         ks = sorted(curve)
-        axis.plot(ks, [curve[k] for k in ks], marker="o", label=name)
+        axis.plot(ks, [curve[k] for k in ks], style, label=name)
+    ks = sorted({k for curve in curves.values() for k in curve})
     axis.set(title=title, xlabel="K", ylabel="recall@K", ylim=(0, 1), xscale="log")
+    axis.set_xticks(ks, [str(k) for k in ks])
     axis.grid(alpha=0.3)
     axis.legend()
     return _save(plt, figure, path)
