@@ -88,7 +88,7 @@ def cached_views(
         "views": views, "seed": seed,
         "photos": [(i.id, str(i.path), i.bbox, i.path.stat().st_size) for i in items],
     }, sort_keys=True).encode()).hexdigest()[:20]
-    path = Path(cache_dir) / f"{desc}-{key}.npy"
+    path = Path(cache_dir) / f"{desc.replace(' ', '-')}-{key}.npy"
     if path.is_file():
         log.info("reusing %s", path)
         return np.load(path, mmap_mode="r")
