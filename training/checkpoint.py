@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
+def weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 over a module's names and tensors: equal digests, equal weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class LoadedModel:
     """A model ready for inference with the facts that travel with it."""
@@ -42,11 +51,7 @@ class LoadedModel:
     @cached_property
     def version(self) -> str:
         """Short stable name: backbone, source, and a digest of the weights."""
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.model.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return f"{self.backbone}-{self.source}-{digest.hexdigest()[:8]}"
+        return f"{self.backbone}-{self.source}-{weights_digest(self.model)[:8]}"
 
 
 def save_checkpoint(path: Path, loaded: LoadedModel, extra: dict[str, Any] | None = None) -> Path:

@@ -32,7 +32,7 @@ from fashion_search.training.losses import MetricLoss, make_loss
 from fashion_search.training.metrics import recall_at_k, sorted_relevance, top_k_accuracy
 from fashion_search.training.plots import plot_training
 from fashion_search.training.sampler import PairAndClassSampler
-from fashion_search.training.views import TrunkRunner, cached_views, trunk_digest
+from fashion_search.training.views import TrunkRunner, cached_views
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def compute_features(data: TrainingData, runner: TrunkRunner, key: str, config: TrainConfig,
+def compute_features(data: TrainingData, runner: TrunkRunner, config: TrainConfig,
                      contract: PreprocessConfig, cache_dir: Path, progress: bool) -> Features:
     def views(items, count, desc):
-        return cached_views(items, count, runner, key, contract, AugmentConfig(), config.seed,
+        return cached_views(items, count, runner, contract, AugmentConfig(), config.seed,
                             cache_dir, desc, progress)
 
     return Features(
@@ -180,7 +180,7 @@ def build_run(config: TrainConfig, settings: Settings, contract: PreprocessConfi
     for parameter in trunk.parameters():
         parameter.requires_grad_(False)
     runner = TrunkRunner(trunk, contract, device, settings.cache_dir / "trunks")
-    features = compute_features(data, runner, trunk_digest(trunk), config, contract,
+    features = compute_features(data, runner, config, contract,
                                 settings.cache_dir / "views", progress)
     model.to(device)
     pair_loss = make_loss(config.loss, data.pair_count, model.embedding_dim)

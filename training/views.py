@@ -27,6 +27,7 @@ from fashion_search.images import load_image
 from fashion_search.preprocessing import PreprocessConfig, to_pixels
 from fashion_search.training.augment import AugmentConfig, augmented_pixels
 from fashion_search.training.catalog import CatalogItem
+from fashion_search.training.checkpoint import weights_digest
 
 log = logging.getLogger(__name__)
 
@@ -34,37 +35,39 @@ BATCH = 32
 
 
 class TrunkRunner:
-    """Runs the frozen trunk: onnxruntime on a CPU (several times faster than eager)."""
+    """Runs the frozen trunk: onnxruntime on a CPU (several times faster than eager).
+
+    The ONNX graph is built on first use, so a run whose views are all cached
+    never pays for it.
+    """
 
     def __init__(self, trunk: nn.Module, contract: PreprocessConfig, device: torch.device,
                  workdir: Path):
         self.trunk = trunk.eval()
         self.device = device
-        self.session = None
-        example = torch.zeros(2, *contract.input_shape)
+        self.workdir = Path(workdir)
+        self.example = torch.zeros(2, *contract.input_shape)
+        self._session = None
+        self.key = weights_digest(trunk)[:16]
         with torch.no_grad():
-            self.shape = tuple(trunk(example).shape[1:])
-        if device.type == "cpu" and len(trunk):
+            self.shape = tuple(trunk(self.example).shape[1:])
+
+    def _onnx_session(self):
+        if self._session is None:
             from fashion_search.export.onnx_export import export_module
             from fashion_search.export.parity import onnx_session
 
-            path = export_module(trunk, example, Path(workdir) / "trunk.onnx", "pixels",
-                                 ["features"])
-            self.session = onnx_session(path)
+            path = self.workdir / f"trunk-{self.key}.onnx"
+            if not path.is_file():
+                export_module(self.trunk, self.example, path, "pixels", ["features"])
+            self._session = onnx_session(path)
+        return self._session
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        if self.session is not None:
-            return self.session.run(None, {"pixels": pixels})[0]
+        if self.device.type == "cpu" and len(self.trunk):
+            return self._onnx_session().run(None, {"pixels": pixels})[0]
         with torch.no_grad():
             return self.trunk(torch.from_numpy(pixels).to(self.device)).float().cpu().numpy()
-
-
-def trunk_digest(trunk: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(trunk.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def view_pixels(item: CatalogItem, view: int, contract: PreprocessConfig,
@@ -78,13 +81,13 @@ def view_pixels(item: CatalogItem, view: int, contract: PreprocessConfig,
 
 
 def cached_views(
-    items: Sequence[CatalogItem], views: int, runner: TrunkRunner, trunk_key: str,
+    items: Sequence[CatalogItem], views: int, runner: TrunkRunner,
     contract: PreprocessConfig, augment: AugmentConfig, seed: int, cache_dir: Path,
     desc: str = "views", progress: bool = True,
 ) -> np.ndarray:
     """Trunk features, shape (photos, views, *trunk output), float16, memory-mapped."""
     key = hashlib.sha256(json.dumps({
-        "trunk": trunk_key, "contract": contract.to_json(), "augment": asdict(augment),
+        "trunk": runner.key, "contract": contract.to_json(), "augment": asdict(augment),
         "views": views, "seed": seed,
         "photos": [(i.id, str(i.path), i.bbox, i.path.stat().st_size) for i in items],
     }, sort_keys=True).encode()).hexdigest()[:20]
