@@ -154,3 +154,9 @@ def test_search_within_the_category_the_model_sees(run, trained_server, clothing
         assert {hit.category for hit in results.hits} == {results.category}
     finally:
         store.close()
+
+
+def test_the_demo_and_export_pick_up_the_trained_model(run):
+    from fashion_search.export.run import default_checkpoint
+
+    assert default_checkpoint(run[0]) == run[1] / MODEL
