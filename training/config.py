@@ -18,7 +18,7 @@ class TrainConfig:
     weights: str | None = None
     embedding_dim: int = 512
     trainable_stages: int = 2
-    loss: str = "multi_similarity"
+    loss: str = "triplet_hard"
     classifier_weight: float = 1.0
     epochs: int = 10
     pairs_per_batch: int = 16
