@@ -47,7 +47,6 @@ def export_module(
 
 def export_onnx(loaded: LoadedModel, path: Path, opset: int = 18) -> Path:
     """Export with tensor names from the serving contract; metadata carries preprocessing."""
-    size = loaded.preprocessing.size
     outputs = [tc.EMBEDDING] + ([tc.CATEGORY_PROBS] if loaded.labels else [])
     metadata = {
         "preprocessing": loaded.preprocessing.to_json(),
@@ -57,7 +56,7 @@ def export_onnx(loaded: LoadedModel, path: Path, opset: int = 18) -> Path:
         "metric": "COSINE",
         "labels": json.dumps(loaded.labels),
     }
-    export_module(loaded.model, torch.randn(2, 3, size, size), path, tc.PIXELS, outputs,
+    export_module(loaded.model, torch.randn(2, *loaded.preprocessing.input_shape), path, tc.PIXELS, outputs,
                   metadata, opset)
     log.info("exported %s (%s) to %s", loaded.version, loaded.backbone, path)
     return path

@@ -17,12 +17,12 @@ from dataclasses import fields
 from pathlib import Path
 
 from fashion_search.config import load_settings
+from fashion_search.training.config import TrainConfig
 
 log = logging.getLogger("fashion_search")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from fashion_search.training.config import TrainConfig
     from fashion_search.training.train import train
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
@@ -174,8 +174,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune the backbone (classifier + metric loss)")
-    from fashion_search.training.config import TrainConfig
-
     _add_config_flags(p, TrainConfig)
     p.add_argument("--out", type=Path, help="run folder (default: $FASHION_SEARCH_HOME/training)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last epoch")
@@ -255,12 +253,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from fashion_search.serve import ServerError
     from fashion_search.training.backbone import BackboneError
     from fashion_search.training.catalog import CatalogError
+    from fashion_search.training.config import RecipeError
     from fashion_search.training.served_eval import ServedModelMismatch
     from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory
 
     return (EmbeddingError, TritonUnavailable, DownloadError, ParityError, ImageError,
             ServerError, BackboneError, CatalogError, CatalogNotIndexed, UnknownCategory,
-            NoClassifier, ServedModelMismatch, FileNotFoundError, ConnectionError)
+            NoClassifier, RecipeError, ServedModelMismatch, FileNotFoundError, ConnectionError)
 
 
 def _interrupt(signum, frame) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 
+class RecipeError(ValueError):
+    """A training or evaluation setting that cannot work; the message says what to change."""
+
+
 @dataclass
 class TrainConfig:
     """Defaults are the recipe that trains in well under an hour on a 2-core CPU.

@@ -9,7 +9,6 @@ path (Triton embeddings, Milvus search) is scored too: it must agree.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fashion_search.config import Settings, load_settings, save_resolved_config
-from fashion_search.training.catalog import CatalogItem, open_catalog
+from fashion_search.training.catalog import CatalogError, CatalogItem, open_catalog
 from fashion_search.training.checkpoint import LoadedModel, load_model, read_checkpoint
 from fashion_search.training.data import load_pairs, pair_items, resolve_source
 from fashion_search.training.embedder import OnnxEmbedder
@@ -112,16 +111,17 @@ def category_set(source: Path, limit: int | None) -> CategorySet:
     queries = [i for i in items if (i.split or "").lower() == "test"]
     index = [i for i in items if (i.split or "").lower() != "test"]
     if not queries:
-        raise ValueError(f"{source}: category evaluation needs a test/ split beside train/")
+        raise CatalogError(f"{source}: category evaluation needs a test/ split beside train/")
     if limit:
         queries = queries[::max(1, len(queries) // limit)][:limit]
         index = index[::max(1, len(index) // (10 * limit))]
     return CategorySet(queries, index)
 
 
-def score_street_to_shop(queries: np.ndarray, gallery: np.ndarray, data: StreetToShop
+def score_street_to_shop(scores: np.ndarray, data: StreetToShop
                          ) -> tuple[dict[str, float], dict[int, float]]:
-    ranked = sorted_relevance(queries @ gallery.T, data.relevance())
+    """(recall@K and mAP, recall curve) from a (queries, gallery) score matrix."""
+    ranked = sorted_relevance(scores, data.relevance())
     return (retrieval_report(ranked, RECALL_KS),
             {k: recall_at_k(ranked, k) for k in CURVE_KS if k <= len(data.gallery)})
 
@@ -155,7 +155,7 @@ def evaluate_model(name: str, loaded: LoadedModel, street: StreetToShop | None,
         if street is not None:
             queries, _ = embedder.embed(street.queries, f"{name}: street photos", progress)
             gallery, _ = embedder.embed(street.gallery, f"{name}: product photos", progress)
-            figures.street2shop, figures.curve = score_street_to_shop(queries, gallery, street)
+            figures.street2shop, figures.curve = score_street_to_shop(queries @ gallery.T, street)
         if categories is not None:
             queries, probabilities = embedder.embed(categories.queries, f"{name}: test photos",
                                                     progress)
@@ -224,10 +224,13 @@ def evaluate(
                "category index": len(category.index) if category else 0},
     )
     if served and street is not None:
-        from fashion_search.training.served_eval import served_street_to_shop
+        from fashion_search.training.served_eval import served_scores
 
-        name, loaded = models[-1]
-        report.served = served_street_to_shop(loaded, checkpoint, street, settings, progress)
+        loaded = models[-1][1]
+        scores = served_scores(loaded, checkpoint, street.queries, street.gallery, settings,
+                               progress)
+        report.served = ModelFigures("served (Triton+Milvus)", loaded.version)
+        report.served.street2shop, report.served.curve = score_street_to_shop(scores, street)
         in_process = report.models[-1].street2shop
         report.served_matches = all(abs(report.served.street2shop[k] - v) <= SERVED_TOLERANCE
                                     for k, v in in_process.items())
@@ -241,7 +244,3 @@ def evaluate(
     (out_dir / "evaluation.txt").write_text(report.table() + "\n")
     log.info("evaluation written to %s", out_dir)
     return report
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())["report"]

@@ -14,6 +14,8 @@ import torch
 from pytorch_metric_learning import losses, miners
 from torch import nn
 
+from fashion_search.training.config import RecipeError
+
 
 @dataclass
 class MetricLoss:
@@ -52,5 +54,5 @@ LOSSES: dict[str, Callable[[int, int], MetricLoss]] = {
 def make_loss(name: str, classes: int, dim: int) -> MetricLoss:
     """The named loss for ``classes`` labels and ``dim``-sized embeddings."""
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+        raise RecipeError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
     return LOSSES[name](classes, dim)

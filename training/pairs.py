@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fashion_search.training.catalog import CatalogError
+from fashion_search.training.config import RecipeError
 
 PAIRS_FILE = "pairs.csv"
 
@@ -54,7 +55,8 @@ def read_pairs(root: str | Path) -> list[Pair]:
 def split_pairs(pairs: list[Pair], unseen: int, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
     """(pairs to train on, ``unseen`` pairs training never sees), drawn by id with ``seed``."""
     if not 0 <= unseen <= len(pairs):
-        raise ValueError(f"cannot keep {unseen} of {len(pairs)} pairs unseen")
+        raise RecipeError(f"cannot keep {unseen} of {len(pairs)} pairs unseen; lower "
+                          "--unseen-pairs")
     ids = sorted(p.id for p in pairs)
     held = set(random.Random(seed).sample(ids, unseen))
     ordered = sorted(pairs, key=lambda p: p.id)

@@ -12,6 +12,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from fashion_search.training.config import RecipeError
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -25,7 +27,8 @@ class PairAndClassSampler:
     def __init__(self, pair_count: int, category_labels: Sequence[int], pairs: int,
                  classes: int, per_class: int, seed: int = 0):
         if pair_count == 0 and not category_labels:
-            raise ValueError("nothing to train on: no pairs and no categorised photos")
+            raise RecipeError("nothing to train on: no pairs and no categorised photos; give "
+                              "--pairs or --categories")
         self.pair_count = pair_count
         self.pairs = pairs if pair_count else 0
         self.by_class: dict[int, list[int]] = defaultdict(list)

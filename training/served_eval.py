@@ -1,10 +1,10 @@
-"""Street-to-shop figures through the product's own path: Triton, then Milvus.
+"""Street-to-shop scores through the product's own path: Triton, then Milvus.
 
-Photos go to Triton as encoded bytes (its preprocess model decodes them), the
-product embeddings go into a fresh Milvus Lite collection, and each street
-photo is a Milvus search over all of them. The figures must equal the
-in-process ones; if they do not, the served product is not the model that
-was measured.
+The product photos are indexed by the same ingestion that indexes a
+catalogue, into a fresh Milvus Lite file, and each street photo is a search
+through :class:`VisualSearch`, so the figures describe what users get. They
+must equal the in-process figures; if they do not, the served product is not
+the model that was measured.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,78 +19,48 @@ from tqdm import tqdm
 
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import Settings
+from fashion_search.search import VisualSearch
 from fashion_search.training.catalog import CatalogItem
 from fashion_search.training.checkpoint import LoadedModel
 
 log = logging.getLogger(__name__)
-
-BATCH = 32
 
 
 class ServedModelMismatch(RuntimeError):
     """Triton serves a different model from the one being evaluated."""
 
 
-def embed_served(client: EmbeddingClient, items: Sequence[CatalogItem], desc: str,
-                 progress: bool) -> np.ndarray:
-    parts = []
-    with tqdm(total=len(items), desc=desc, unit="photo", disable=not progress) as bar:
-        for start in range(0, len(items), BATCH):
-            batch = items[start:start + BATCH]
-            parts.append(client.embed([i.read_bytes() for i in batch]))
-            bar.update(len(batch))
-    return np.concatenate(parts)
-
-
-def search_scores(queries: np.ndarray, gallery: np.ndarray, ids: Sequence[str], version: str,
-                  metric: str, progress: bool) -> np.ndarray:
-    """(queries, gallery) similarity as Milvus returns it, every gallery item ranked."""
-    from fashion_search.vectordb.store import CatalogStore
-
-    position = {item_id: n for n, item_id in enumerate(ids)}
-    with tempfile.TemporaryDirectory(prefix="fashion-search-eval-") as tmp:
-        store = CatalogStore(str(Path(tmp) / "eval.db"))
-        try:
-            name = store.ensure_collection(version, gallery.shape[1], metric)
-            store.upsert(name, ids, gallery, [""] * len(ids), [""] * len(ids),
-                         [{}] * len(ids), version)
-            store.point_alias(name)
-            scores = np.full((len(queries), len(ids)), -np.inf)
-            for row, query in enumerate(tqdm(queries, desc="Milvus searches", unit="query",
-                                             disable=not progress)):
-                for hit in store.search(query, k=len(ids)):
-                    scores[row, position[hit.id]] = hit.score
-        finally:
-            store.close()
-    return scores
-
-
-def served_street_to_shop(loaded: LoadedModel, checkpoint: Path | None, street,
-                          settings: Settings, progress: bool = True):
-    """The street-to-shop figures of ``loaded`` as served; starts Triton if none runs."""
+def served_scores(loaded: LoadedModel, checkpoint: Path | None, queries: list[CatalogItem],
+                  gallery: list[CatalogItem], settings: Settings, progress: bool = True
+                  ) -> np.ndarray:
+    """(queries, gallery) similarities as search returns them; starts Triton if none runs."""
     from fashion_search.export.run import ensure_model
     from fashion_search.serve import ensure_server
-    from fashion_search.training.evaluate import CURVE_KS, RECALL_KS, ModelFigures
-    from fashion_search.training.metrics import recall_at_k, retrieval_report, sorted_relevance
+    from fashion_search.vectordb.ingest import ingest
+    from fashion_search.vectordb.store import CatalogStore
 
+    position = {item.id: n for n, item in enumerate(gallery)}
+    scores = np.full((len(queries), len(gallery)), -np.inf)
     with contextlib.ExitStack() as stack:
         client = EmbeddingClient(settings.triton_url)
         if not client.is_ready():
             ensure_model(checkpoint=checkpoint, settings=settings)
             client = ensure_server(settings, stack)
-        info = client.info()
-        if info.version != loaded.version:
+        if client.info().version != loaded.version:
             raise ServedModelMismatch(
-                f"Triton at {settings.triton_url} serves {info.version}, not the evaluated "
-                f"{loaded.version}; export the checkpoint and restart the server"
+                f"Triton at {settings.triton_url} serves {client.info().version}, not the "
+                f"evaluated {loaded.version}; export the checkpoint and restart the server"
             )
-        queries = embed_served(client, street.queries, "served: street photos", progress)
-        gallery = embed_served(client, street.gallery, "served: product photos", progress)
-        ids = [item.id for item in street.gallery]
-        scores = search_scores(queries, gallery, ids, info.version, info.metric, progress)
-    figures = ModelFigures("served (Triton+Milvus)", info.version)
-    ranked = sorted_relevance(scores, street.relevance())
-    figures.street2shop = retrieval_report(ranked, RECALL_KS)
-    figures.curve = {k: recall_at_k(ranked, k) for k in CURVE_KS if k <= len(ids)}
-    log.info("served: %s", figures.street2shop)
-    return figures
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="fashion-search-eval-"))
+        store = CatalogStore(str(Path(tmp) / "eval.db"))
+        stack.callback(store.close)
+        report = ingest(gallery, client, store, progress=progress)
+        if report.skipped:
+            raise ValueError(f"{len(report.skipped)} gallery photos could not be indexed, "
+                             f"first: {report.skipped[0][1]}")
+        search = VisualSearch(client, store)
+        for row, query in enumerate(tqdm(queries, desc="served searches", unit="query",
+                                         disable=not progress)):
+            for hit in search.search(query.read_bytes(), k=len(gallery), name=str(query.path)):
+                scores[row, position[hit.id]] = hit.score
+    return scores

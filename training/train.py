@@ -26,9 +26,9 @@ from fashion_search.preprocessing import PreprocessConfig
 from fashion_search.training.augment import AugmentConfig
 from fashion_search.training.backbone import EmbeddingModel, create_backbone, split_backbone
 from fashion_search.training.checkpoint import LoadedModel, read_checkpoint, save_checkpoint
-from fashion_search.training.config import TrainConfig
+from fashion_search.training.config import RecipeError, TrainConfig
 from fashion_search.training.data import TrainingData, load_training_data
-from fashion_search.training.losses import MetricLoss, make_loss
+from fashion_search.training.losses import LOSSES, MetricLoss, make_loss
 from fashion_search.training.metrics import recall_at_k, sorted_relevance, top_k_accuracy
 from fashion_search.training.plots import plot_training
 from fashion_search.training.sampler import PairAndClassSampler
@@ -141,7 +141,7 @@ def _check_resumable(saved: dict, config: TrainConfig) -> None:
     changed = [k for k, v in saved.items()
                if k not in TrainConfig.RESUMABLE_CHANGES and ours.get(k) != v]
     if changed:
-        raise ValueError(f"cannot resume: the run was started with different {changed}; "
+        raise RecipeError(f"cannot resume: the run was started with different {changed}; "
                          "start a new run (without --resume) or use the same settings")
 
 
@@ -282,8 +282,10 @@ def train(
     config = config or TrainConfig()
     for key, value in overrides.items():
         if not hasattr(config, key):
-            raise TypeError(f"unknown training setting {key!r}")
+            raise RecipeError(f"unknown training setting {key!r}")
         setattr(config, key, value)
+    if config.loss not in LOSSES:  # before any photo is read
+        raise RecipeError(f"unknown loss {config.loss!r}; choose one of {sorted(LOSSES)}")
     out_dir = Path(out_dir or settings.home / "training")
     last = out_dir / LAST
     if resume and not last.is_file():

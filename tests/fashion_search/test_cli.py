@@ -69,3 +69,10 @@ def test_server_down_says_how_to_start_it(monkeypatch, catalog_items, tmp_path, 
     monkeypatch.setenv("FASHION_SEARCH_MILVUS_URI", str(tmp_path / "unused.db"))
     assert main(["search", str(catalog_items[0].path)]) == 2
     assert "fashion-search serve" in capsys.readouterr().err
+
+
+def test_an_unknown_loss_is_one_clear_line_before_any_work(tmp_path, capsys):
+    assert main(["train", "--loss", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown loss 'nope'; choose one of")
+    assert not any(tmp_path.iterdir())

@@ -4,6 +4,7 @@ from collections import Counter
 
 import pytest
 
+from fashion_search.training.config import RecipeError
 from fashion_search.training.sampler import PairAndClassSampler
 
 pytestmark = pytest.mark.unit
@@ -35,5 +36,5 @@ def test_categories_alone_still_make_batches():
 
 
 def test_nothing_to_train_on_is_refused():
-    with pytest.raises(ValueError, match="nothing to train on"):
+    with pytest.raises(RecipeError, match="nothing to train on"):
         PairAndClassSampler(0, [], 8, 2, 2)

@@ -10,7 +10,7 @@ import torch
 from fashion_search import triton_config as tc
 from fashion_search.config import PROJECT_ROOT
 from fashion_search.training.checkpoint import load_model, read_checkpoint
-from fashion_search.training.config import TrainConfig
+from fashion_search.training.config import RecipeError, TrainConfig
 from fashion_search.training.train import LAST, MODEL, train
 from tests.conftest import free_port
 
@@ -54,7 +54,7 @@ def test_resume_continues_after_the_last_epoch(run):
 
 
 def test_resume_refuses_a_different_recipe(run, recipe):
-    with pytest.raises(ValueError, match="embedding_dim"):
+    with pytest.raises(RecipeError, match="embedding_dim"):
         train(replace(recipe, embedding_dim=32), out_dir=run[1], resume=True, progress=False,
               settings=run[0])
 
