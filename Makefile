@@ -47,4 +47,4 @@ bench: install
 	$(BIN)/fashion-search bench
 
 clean:
-	rm -rf artifacts build triton_models/embedder/1/model.onnx
+	rm -rf artifacts build test-artifacts

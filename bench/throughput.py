@@ -2,7 +2,7 @@
 
 Every row starts from encoded photo bytes, so decoding and preprocessing are
 counted everywhere: PyTorch eager, onnxruntime in-process, and the Triton
-ensemble over gRPC at batch 1, batch 32 and with 8 concurrent clients; then
+ensemble over gRPC at batch 1, a full batch and with 8 concurrent clients; then
 the end-to-end query (bytes -> top 10 ids) against a 10,000-item collection.
 """
 
@@ -21,19 +21,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import tritonclient.grpc as grpcclient
 
 from fashion_search import triton_config as tc
+from fashion_search.catalog import IMAGE_SUFFIXES, CatalogItem
+from fashion_search.checkpoint import LoadedModel, choose_model
 from fashion_search.client import EmbeddingClient
+from fashion_search.config import BATCH_SIZE as BATCH
 from fashion_search.config import Settings, load_settings
-from fashion_search.export.parity import onnx_session
 from fashion_search.export.run import ensure_model
+from fashion_search.onnx_graph import onnx_session
 from fashion_search.preprocessing import preprocess
-from fashion_search.training.catalog import IMAGE_SUFFIXES
-from fashion_search.training.checkpoint import load_model
+from fashion_search.search import VisualSearch
+from fashion_search.serve import ensure_server
+from fashion_search.vectordb.indexing import resolve_catalog
+from fashion_search.vectordb.ingest import ingest
+from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
-BATCH = 32
 CLIENTS = 8
 
 
@@ -67,8 +73,7 @@ def _pixels(photos: Sequence[bytes], contract) -> np.ndarray:
     return np.stack([preprocess(p, contract) for p in photos])
 
 
-def bench_local(photos: Sequence[bytes], onnx_path: Path) -> list[Row]:
-    loaded = load_model()
+def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -> list[Row]:
     contract = loaded.preprocessing
     model = loaded.model.eval()
 
@@ -105,7 +110,7 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
         one(photo)
     rate = len(photos) / (time.perf_counter() - start)
     rows.append(Row("Triton gRPC, batch 1", rate, *_percentiles(latencies), "1 client"))
-    rows.append(Row("Triton gRPC, batch 32", _rate(photos, client.embed, BATCH), note="1 client"))
+    rows.append(Row(f"Triton gRPC, batch {BATCH}", _rate(photos, client.embed, BATCH), note="1 client"))
     latencies.clear()
     clients = [EmbeddingClient(url) for _ in range(CLIENTS)]
 
@@ -132,8 +137,6 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
 
 def server_stats(url: str) -> dict[str, tuple[int, int, int, int]]:
     """Per model: executions, photos, queue ns, compute ns (Triton's own counters)."""
-    import tritonclient.grpc as grpcclient
-
     client = grpcclient.InferenceServerClient(url)
     out = {}
     for name in (tc.PREPROCESS, tc.EMBEDDER):
@@ -172,9 +175,6 @@ def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries
     The photos' real embeddings are in the collection; the remaining rows are
     random unit vectors, which cost the same to search.
     """
-    from fashion_search.search import VisualSearch
-    from fashion_search.vectordb.store import CatalogStore
-
     client = EmbeddingClient(url)
     info = client.info()
     real = client.embed(list(photos))
@@ -207,9 +207,6 @@ def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries
 
 def bench_ingest(paths: Sequence[Path], url: str) -> Row:
     """The whole ingestion pipeline, to compare with the model's own rate."""
-    from fashion_search.training.catalog import CatalogItem
-    from fashion_search.vectordb.ingest import ingest
-    from fashion_search.vectordb.store import CatalogStore
 
     items = [CatalogItem(p.stem, p, "bench") for p in paths]
     client = EmbeddingClient(url)
@@ -219,7 +216,7 @@ def bench_ingest(paths: Sequence[Path], url: str) -> Row:
         store.close()
     client.close()
     return Row("ingest: files -> Triton -> Milvus upsert", report.rate,
-               note="batch 32, 4 requests in flight")
+               note=f"batch {BATCH}, 4 requests in flight")
 
 
 def _photo_paths(folder: Path, count: int) -> list[Path]:
@@ -249,22 +246,23 @@ def bench(
     settings: Settings | None = None,
 ) -> BenchResult:
     """Run every measurement; the table is also saved as JSON under ``home``."""
-    from fashion_search.serve import ensure_server
-    from fashion_search.vectordb.indexing import resolve_catalog
 
     settings = settings or load_settings()
     folder = Path(photos) if photos else resolve_catalog(None, settings)
     paths = _photo_paths(folder, count)
     data = [p.read_bytes() for p in paths]
-    onnx_path = ensure_model(settings=settings)
+    choice = choose_model(settings=settings)
+    served = ensure_model(checkpoint=choice.checkpoint, untuned=choice.checkpoint is None,
+                          settings=settings)
+    onnx_path = served.repository / tc.EMBEDDER / "1" / "model.onnx"
     with ExitStack() as stack:
-        client = ensure_server(settings, stack)
+        client = ensure_server(settings, stack, expected_version=served.version)
         url = client.url
-        rows = bench_local(data, onnx_path)
+        rows = bench_local(data, onnx_path, choice.load())
         rows += bench_triton(data, url)
         rows.append(bench_ingest(paths, url))
         rows.append(bench_query(data, url, collection_size, queries))
-    header = (f"{len(data)} photos from {folder}; {os.cpu_count()} CPU cores; "
+    header = (f"{len(data)} photos from {folder}; {os.cpu_count()} CPU cores; model {served}; "
               f"ratios against onnxruntime in-process")
     out = settings.home / "bench" / "throughput.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from fashion_search.client import TritonUnavailable
-from fashion_search.images import ImageError, load_image
-from fashion_search.search import AUTO, NoClassifier, VisualSearch
-from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory
+from fashion_search.errors import FashionSearchError, ImageError
+from fashion_search.images import load_image
+from fashion_search.search import AUTO, VisualSearch
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +38,7 @@ def run_query(search: VisualSearch, upload: str | None, category: str, k: float)
         preview.thumbnail((512, 512))
         wanted = {None: None, "": None, ALL: None, AUTO_LABEL: AUTO}.get(category, category)
         results = search.find(data, k=int(k), category=wanted, name=name)
-    except (ImageError, UnknownCategory, CatalogNotIndexed, TritonUnavailable,
-            NoClassifier) as err:
+    except FashionSearchError as err:
         return None, [], f"**Could not search:** {err}"
     gallery = [(hit.image_path, _caption(hit)) for hit in results.hits]
     where = f" in **{results.category}**" if results.category else ""

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fashion_search.config import Settings, load_settings
-from fashion_search.export.run import ensure_model
+from fashion_search.demo.app import build_app
+from fashion_search.errors import CatalogNotIndexed
+from fashion_search.export.run import ServedModel, ensure_model
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
 from fashion_search.vectordb.indexing import index, resolve_catalog
-from fashion_search.vectordb.store import CatalogNotIndexed, CatalogStore, collection_name
+from fashion_search.vectordb.store import CatalogStore, collection_name
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ class RunningDemo:
     url: str
     app: object
     stack: ExitStack
+    model: ServedModel
 
     def wait(self) -> None:
         """Serve until interrupted, then stop the page and the server started for it."""
@@ -53,18 +56,17 @@ def demo(
     host: str | None = None,
     port: int | None = None,
     checkpoint: Path | None = None,
+    untuned: bool = False,
     reindex: bool = False,
     settings: Settings | None = None,
 ) -> RunningDemo:
     """Bring everything up and start the page; returns once it answers (call ``wait()``)."""
-    from fashion_search.demo.app import build_app
-
     settings = settings or load_settings()
     path = resolve_catalog(catalog, settings).resolve()  # fail fast, before building anything
-    ensure_model(checkpoint=checkpoint, settings=settings)
+    served = ensure_model(checkpoint=checkpoint, untuned=untuned, settings=settings)
     stack = ExitStack()
     try:
-        client = ensure_server(settings, stack)
+        client = ensure_server(settings, stack, expected_version=served.version)
         store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
         stack.callback(store.close)
         if reindex or not _already_indexed(store, settings, path, client.info().version):
@@ -85,4 +87,4 @@ def demo(
     except BaseException:
         stack.close()
         raise
-    return RunningDemo(url, app, stack)
+    return RunningDemo(url, app, stack, served)

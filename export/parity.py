@@ -8,21 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
 from fashion_search import triton_config as tc
+from fashion_search.checkpoint import LoadedModel
+from fashion_search.errors import ParityError
+from fashion_search.onnx_graph import onnx_session
 from fashion_search.preprocessing import PreprocessConfig, preprocess
-from fashion_search.training.checkpoint import LoadedModel
 
 log = logging.getLogger(__name__)
 
 MIN_COSINE = 0.999
 MAX_PROB_DIFF = 1e-3
-
-
-class ParityError(AssertionError):
-    """The exported graph does not reproduce the PyTorch model."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +40,6 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1)
 
 
-def onnx_session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def torch_outputs(loaded: LoadedModel, pixels: np.ndarray) -> list[np.ndarray]:
     """[embedding] or [embedding, category probabilities], as the ONNX graph names them."""
     with torch.no_grad():
@@ -66,7 +57,7 @@ def check_parity(
 ) -> ParityReport:
     """Embed each photo both ways; raise ParityError below ``MIN_COSINE``."""
     if not photos:
-        raise ValueError("parity needs at least one photo")
+        raise ParityError("parity needs at least one photo; give --parity-photos PATH")
     contract = contract or loaded.preprocessing
     pixels = np.stack([preprocess(p, contract, name=f"photo {i}") for i, p in enumerate(photos)])
     expected = torch_outputs(loaded, pixels)

@@ -1,23 +1,27 @@
-"""Write an exported model into the Triton model repository (``triton_models/``).
+"""Render the Triton model repository: the committed templates plus one exported model.
 
-The committed ``config.pbtxt`` files keep names and batching; this step sets
-the dims, the preprocessing contract and the model version that the new ONNX
-file carries, so the served configs say how the model was trained.
+``triton_models/`` holds templates: names, batching and placement, with the
+model-dependent dims left open (-1). Rendering copies them into the build
+folder, fills in the dims, the preprocessing contract and the model version
+that the ONNX file carries, and places the file, so the served configs say how
+the model was trained and the committed templates never change.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from fashion_search import triton_config as tc
-from fashion_search.export.onnx_export import graph_signature, read_metadata
+from fashion_search.config import ENV_PREFIX
+from fashion_search.errors import RepositoryError
+from fashion_search.files import atomic_dir
+from fashion_search.onnx_graph import graph_signature, read_metadata
 
 log = logging.getLogger(__name__)
 
-
-class RepositoryError(ValueError):
-    """The configs and the ONNX graph disagree in a way export cannot fix."""
+MODELS = (tc.PREPROCESS, tc.EMBEDDER, tc.ENSEMBLE)
 
 
 def check_against_graph(repository: Path, onnx_path: Path) -> None:
@@ -39,15 +43,13 @@ def check_against_graph(repository: Path, onnx_path: Path) -> None:
                 )
 
 
-def install_model(onnx_path: Path, repository: Path) -> Path:
-    """Place ``onnx_path`` as the embedder and align all three configs with it."""
+def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig]:
+    """The three configs aligned with the graph and the facts in its metadata."""
     meta = read_metadata(onnx_path)
     signature = graph_signature(onnx_path)
     pixel_dims = signature["inputs"][tc.PIXELS][1:]
     embed_dims = signature["outputs"][tc.EMBEDDING][1:]
-
-    configs = {name: tc.read_config(repository / name / "config.pbtxt")
-               for name in (tc.PREPROCESS, tc.EMBEDDER, tc.ENSEMBLE)}
+    configs = {name: tc.read_config(templates / name / "config.pbtxt") for name in MODELS}
     tc.set_dims(tc.tensor(configs[tc.PREPROCESS], tc.PIXELS, output=True), pixel_dims)
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.PIXELS), pixel_dims)
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.EMBEDDING, output=True), embed_dims)
@@ -66,14 +68,42 @@ def install_model(onnx_path: Path, repository: Path) -> Path:
         tc.set_parameter(configs[name], tc.PREPROCESSING_PARAM, meta["preprocessing"])
     tc.set_parameter(configs[tc.EMBEDDER], tc.MODEL_VERSION_PARAM, meta["model_version"])
     tc.set_parameter(configs[tc.EMBEDDER], tc.METRIC_PARAM, meta["metric"])
+    return configs
 
-    target = repository / tc.EMBEDDER / "1" / "model.onnx"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".onnx.tmp")
-    tmp.write_bytes(onnx_path.read_bytes())
-    tmp.replace(target)
-    for name, config in configs.items():
-        tc.write_config(repository / name / "config.pbtxt", config)
-    check_against_graph(repository, target)
-    log.info("installed %s into %s", meta["model_version"], repository)
-    return target
+
+def check_build_target(templates: Path, target: Path) -> None:
+    """Refuse, before any work, a build that would overwrite the committed templates."""
+    missing = [m for m in MODELS if not (Path(templates) / m / "config.pbtxt").is_file()]
+    if missing:
+        raise RepositoryError(f"{templates} is not the Triton templates folder (no config for "
+                              f"{', '.join(missing)}); run from a checkout of the project")
+    if Path(templates).resolve() == Path(target).resolve():
+        raise RepositoryError(f"the built repository must not be the templates folder {templates}; "
+                              f"point {ENV_PREFIX}MODEL_REPOSITORY elsewhere or leave it unset")
+
+
+def render_repository(templates: Path, onnx_path: Path, target: Path) -> Path:
+    """Build ``target`` from ``templates`` and ``onnx_path``; it replaces the old one whole."""
+    templates, target = Path(templates), Path(target)
+    check_build_target(templates, target)
+    configs = render_configs(templates, onnx_path)
+    with atomic_dir(target) as staging:
+        for name in MODELS:
+            shutil.copytree(templates / name, staging / name,
+                            ignore=shutil.ignore_patterns("__pycache__", ".gitkeep", "*.onnx"))
+            tc.write_config(staging / name / "config.pbtxt", configs[name])
+        model = staging / tc.EMBEDDER / "1" / "model.onnx"
+        model.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(onnx_path, model)
+        check_against_graph(staging, model)
+    log.info("rendered the Triton repository for %s in %s",
+             tc.get_parameter(configs[tc.EMBEDDER], tc.MODEL_VERSION_PARAM), target)
+    return target / tc.EMBEDDER / "1" / "model.onnx"
+
+
+def built_version(repository: Path) -> str | None:
+    """The model version a built repository serves, or None when it is not built."""
+    config = Path(repository) / tc.EMBEDDER / "config.pbtxt"
+    if not config.is_file() or not (config.parent / "1" / "model.onnx").is_file():
+        return None
+    return tc.get_parameter(tc.read_config(config), tc.MODEL_VERSION_PARAM)

@@ -1,4 +1,9 @@
-"""The ``export`` step: checkpoint -> ONNX -> parity check -> Triton repository."""
+"""The ``export`` step: model -> ONNX -> parity check -> the built Triton repository.
+
+Every step that serves a model (``export``, ``serve``, ``index``, ``demo``,
+``bench``) picks it by one rule (:func:`fashion_search.checkpoint.choose_model`)
+and decides whether the built repository already serves it by model version.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from fashion_search import triton_config as tc
+from fashion_search.checkpoint import LoadedModel, ModelChoice, choose_model
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.export.onnx_export import export_onnx
 from fashion_search.export.parity import ParityReport, check_parity
-from fashion_search.export.repository import install_model
-from fashion_search.training.checkpoint import load_model
+from fashion_search.export.repository import built_version, check_build_target, render_repository
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,20 @@ class ExportResult:
     onnx_path: Path
     model_version: str
     parity: ParityReport
+    model: str = ""  # which model, in words
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """The model the built repository serves, and how it was chosen."""
+
+    version: str
+    description: str
+    repository: Path
+    exported: bool  # False when an earlier build already served this model
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.description})"
 
 
 def synthetic_photos() -> list[bytes]:
@@ -42,57 +60,64 @@ def synthetic_photos() -> list[bytes]:
     return photos
 
 
-def export(
-    checkpoint: Path | None = None,
-    backbone: str = "efficientnet_lite0",
-    weights: Path | None = None,
-    parity_photos: Sequence[Path] = (),
-    model_repository: Path | None = None,
-    progress: bool = True,
-    settings: Settings | None = None,
-) -> ExportResult:
-    """Export the model, prove parity on photos, and install it for Triton."""
-    settings = settings or load_settings()
-    repository = Path(model_repository or settings.model_repository)
+def export_loaded(loaded: LoadedModel, choice: ModelChoice, parity_photos: Sequence[Path],
+                  settings: Settings, progress: bool) -> ExportResult:
+    """Write ONNX, prove parity on photos, and render the repository for ``loaded``."""
     build = settings.home / "export" / "model.onnx"
-    with tqdm(total=4, desc="export", unit="step", disable=not progress) as bar:
-        bar.set_postfix_str("loading model")
-        loaded = load_model(checkpoint, backbone, weights)
-        bar.update()
+    with tqdm(total=3, desc="export", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("writing ONNX")
         export_onnx(loaded, build)
         bar.update()
         bar.set_postfix_str("checking parity")
         photos = [Path(p).read_bytes() for p in parity_photos]
         if not photos:
-            log.warning("no parity photos given; checking parity on synthetic images")
+            log.info("no parity photos given; checking parity on synthetic images")
             photos = synthetic_photos()
         report = check_parity(loaded, build, photos)
         bar.update()
-        bar.set_postfix_str("installing into the Triton repository")
-        target = install_model(build, repository)
+        bar.set_postfix_str("rendering the Triton repository")
+        target = render_repository(settings.model_templates, build, settings.model_repository)
         bar.update()
     save_resolved_config(
         build.with_name("export-config.json"), settings=settings,
-        export={"checkpoint": checkpoint, "backbone": loaded.backbone,
-                "model_version": loaded.version, "preprocessing": loaded.preprocessing,
-                "parity": report, "installed": target},
+        export={"model": choice, "backbone": loaded.backbone, "model_version": loaded.version,
+                "preprocessing": loaded.preprocessing, "parity": report, "installed": target},
     )
-    return ExportResult(target, loaded.version, report)
+    return ExportResult(target, loaded.version, report, choice.describe())
 
 
-def default_checkpoint(settings: Settings) -> Path | None:
-    """The trained model that the demo uses when one has been trained."""
-    path = settings.home / "training" / "model.pt"
-    return path if path.is_file() else None
-
-
-def ensure_model(checkpoint: Path | None = None, settings: Settings | None = None) -> Path:
-    """Export only when there is no served model, or the checkpoint is newer than it."""
+def export(
+    checkpoint: Path | None = None,
+    untuned: bool = False,
+    backbone: str | None = None,
+    weights: Path | None = None,
+    parity_photos: Sequence[Path] = (),
+    progress: bool = True,
+    settings: Settings | None = None,
+) -> ExportResult:
+    """Export the chosen model (the trained one when there is one), check it, build the repository."""
     settings = settings or load_settings()
-    checkpoint = checkpoint or default_checkpoint(settings)
-    target = settings.model_repository / tc.EMBEDDER / "1" / "model.onnx"
-    if target.is_file() and (checkpoint is None or
-                             target.stat().st_mtime >= Path(checkpoint).stat().st_mtime):
-        return target
-    return export(checkpoint=checkpoint, settings=settings).onnx_path
+    check_build_target(settings.model_templates, settings.model_repository)
+    choice = choose_model(checkpoint, untuned, backbone, weights, settings)
+    log.info("exporting %s", choice.describe())
+    return export_loaded(choice.load(), choice, parity_photos, settings, progress)
+
+
+def ensure_model(
+    checkpoint: Path | None = None, untuned: bool = False, settings: Settings | None = None,
+    progress: bool = True,
+) -> ServedModel:
+    """The built repository serving the chosen model; exported only when it serves another."""
+    settings = settings or load_settings()
+    check_build_target(settings.model_templates, settings.model_repository)
+    choice = choose_model(checkpoint, untuned, settings=settings)
+    loaded = choice.load()
+    current = built_version(settings.model_repository)
+    exported = current != loaded.version
+    if exported:
+        if current:
+            log.info("the built repository serves %s; exporting %s", current, loaded.version)
+        export_loaded(loaded, choice, (), settings, progress)
+    served = ServedModel(loaded.version, choice.describe(), settings.model_repository, exported)
+    log.info("serving %s", served)
+    return served

@@ -1,7 +1,8 @@
 """``fashion-search``: one console command, one sub-command per step.
 
 Each sub-command parses flags and calls the step function with keyword
-arguments; errors people can fix are printed as one clear message.
+arguments; errors people can fix are printed as one clear message. Steps are
+imported when their sub-command runs, so ``--help`` does not load PyTorch.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from fashion_search.config import load_settings
+from fashion_search.config import BATCH_SIZE, DEFAULT_BACKBONE, load_settings
+from fashion_search.errors import FashionSearchError, MissingInput
 from fashion_search.training.config import TrainConfig
 
 log = logging.getLogger("fashion_search")
@@ -37,12 +39,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fashion_search.served_eval import served_scores
     from fashion_search.training.evaluate import evaluate
 
     report = evaluate(checkpoint=args.checkpoint, backbone=args.backbone, weights=args.weights,
-                      pairs=args.pairs or None, categories=args.categories or None,
+                      pairs=args.pairs, categories=args.categories,
                       unseen_pairs=args.unseen_pairs, seed=args.seed, limit=args.limit,
-                      served=args.served, out_dir=args.out)
+                      served_scores=served_scores if args.served else None, out_dir=args.out)
     print(report.table())
     return 0 if report.served_matches in (None, True) else 1
 
@@ -70,9 +73,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for entry in args.parity_photos or []:
         path = Path(entry)
         photos.extend(sorted(path.rglob("*.jp*g"))[:8] if path.is_dir() else [path])
-    result = export(checkpoint=args.checkpoint, backbone=args.backbone, weights=args.weights,
-                    parity_photos=photos)
-    print(f"exported {result.model_version} to {result.onnx_path}")
+    result = export(checkpoint=args.checkpoint, untuned=args.untuned, backbone=args.backbone,
+                    weights=args.weights, parity_photos=photos)
+    print(f"exported {result.model_version} ({result.model}) to {result.onnx_path}")
     print(f"parity PyTorch vs onnxruntime on {result.parity.photos} photos: "
           f"min cosine {result.parity.min_cosine:.6f}")
     return 0
@@ -83,7 +86,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from fashion_search.serve import ServerOptions, TritonServer
 
     settings = load_settings()
-    ensure_model(settings=settings)
+    served = ensure_model(checkpoint=args.checkpoint, untuned=args.untuned, settings=settings)
+    print(f"model: {served}", flush=True)
     options = ServerOptions(grpc_port=args.grpc_port, http_port=args.http_port,
                             metrics_port=args.metrics_port)
     with TritonServer(settings, options) as server:
@@ -108,8 +112,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
     settings = load_settings()
     with contextlib.ExitStack() as stack:
         if not args.no_serve:
-            ensure_model(settings=settings)
-            ensure_server(settings, stack)  # the running server, else one for this run
+            served = ensure_model(settings=settings)
+            print(f"model: {served}", flush=True)
+            # the running server (if it serves this model), else one for this run
+            ensure_server(settings, stack, expected_version=served.version)
         report = index(catalog=args.catalog, category_column=args.category_column,
                        batch_size=args.batch_size, limit=args.limit, settings=settings)
     print(f"indexed {report.indexed} photos into {report.collection} in {report.seconds:.1f}s "
@@ -129,8 +135,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     settings = load_settings()
     photo = Path(args.photo)
     if not photo.is_file():
-        raise FileNotFoundError(f"{photo}: no such photo")
-    search = VisualSearch(EmbeddingClient(settings.triton_url),
+        raise MissingInput(f"{photo}: no such photo; give the path of a JPEG, PNG or WebP file")
+    search = VisualSearch(EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s),
                           CatalogStore(settings.resolved_milvus_uri, settings.milvus_token))
     results = search.find(photo.read_bytes(), k=args.k, category=args.category, name=str(photo))
     hits = results.hits
@@ -153,7 +159,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from fashion_search.demo.run import demo
 
     running = demo(catalog=args.catalog, host=args.host, port=args.port,
-                   checkpoint=args.checkpoint, reindex=args.reindex)
+                   checkpoint=args.checkpoint, untuned=args.untuned, reindex=args.reindex)
+    print(f"model: {running.model}", flush=True)
     print(f"Demo running at {running.url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         running.wait()
@@ -166,6 +173,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     result = bench(photos=args.photos, count=args.count, collection_size=args.collection_size)
     print(result.table())
     return 0
+
+
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path,
+                        help="trained model (default: $FASHION_SEARCH_HOME/training/model.pt "
+                             "when it exists, else the untuned ImageNet backbone)")
+    parser.add_argument("--untuned", action="store_true",
+                        help="the untuned ImageNet backbone even when a trained model exists")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,11 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", help="the untuned baseline (default: the one the checkpoint "
                                       "started from)")
     p.add_argument("--weights", type=Path, help="weights file for the untuned baseline")
-    p.add_argument("--pairs", default="street2shop-dev", help="pairs folder ('' to skip)")
-    p.add_argument("--categories", default="clothing-dataset-small",
-                   help="folder with train/validation/test ('' to skip)")
-    p.add_argument("--unseen-pairs", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    recipe = TrainConfig()
+    p.add_argument("--pairs", help=f"pairs folder, '' to skip (default: {recipe.pairs[0]})")
+    p.add_argument("--categories", help="folder with train/validation/test, '' to skip "
+                                        f"(default: {recipe.categories[0]})")
+    p.add_argument("--unseen-pairs", type=int, help="pairs kept out of training (default: the "
+                                                     f"checkpoint's, else {recipe.unseen_pairs})")
+    p.add_argument("--seed", type=int, help="seed of the pair split (default: the checkpoint's, "
+                                            f"else {recipe.seed})")
     p.add_argument("--limit", type=int, help="at most N unseen pairs and N test photos")
     p.add_argument("--served", action="store_true",
                    help="also score through Triton and Milvus (starts Triton if none runs)")
@@ -198,14 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
                                             "evaluation)")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("export", help="export a model to ONNX and install it for Triton")
-    p.add_argument("--checkpoint", type=Path, help="trained checkpoint (default: ImageNet)")
-    p.add_argument("--backbone", default="efficientnet_lite0")
+    p = sub.add_parser("export", help="export a model to ONNX and build the Triton repository")
+    _add_model_flags(p)
+    p.add_argument("--backbone", help=f"untuned backbone to export (default: {DEFAULT_BACKBONE})")
     p.add_argument("--weights", type=Path, help="untuned backbone weights file (no checkpoint)")
     p.add_argument("--parity-photos", nargs="*", help="photos or folders to check parity on")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("serve", help="run Triton on the model repository")
+    _add_model_flags(p)
     p.add_argument("--grpc-port", type=int, default=8001)
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--metrics-port", type=int, default=8002)
@@ -215,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", help="folder or CSV (default: $FASHION_SEARCH_CATALOG or the "
                                      "downloaded default catalogue)")
     p.add_argument("--category-column", help="CSV column holding the category")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="photos per Triton request")
     p.add_argument("--limit", type=int, help="index only the first N photos")
     p.add_argument("--no-serve", action="store_true",
                    help="fail instead of starting Triton when none is running")
@@ -232,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", help="folder or CSV (default: the downloaded default catalogue)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--checkpoint", type=Path)
+    _add_model_flags(p)
     p.add_argument("--reindex", action="store_true", help="index the catalogue again")
     p.set_defaults(func=_cmd_demo)
 
@@ -242,24 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection-size", type=int, default=10_000)
     p.set_defaults(func=_cmd_bench)
     return parser
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from fashion_search.client import EmbeddingError, TritonUnavailable
-    from fashion_search.datasets import DownloadError
-    from fashion_search.export.parity import ParityError
-    from fashion_search.images import ImageError
-    from fashion_search.search import NoClassifier
-    from fashion_search.serve import ServerError
-    from fashion_search.training.backbone import BackboneError
-    from fashion_search.training.catalog import CatalogError
-    from fashion_search.training.config import RecipeError
-    from fashion_search.training.served_eval import ServedModelMismatch
-    from fashion_search.vectordb.store import CatalogNotIndexed, UnknownCategory
-
-    return (EmbeddingError, TritonUnavailable, DownloadError, ParityError, ImageError,
-            ServerError, BackboneError, CatalogError, CatalogNotIndexed, UnknownCategory,
-            NoClassifier, RecipeError, ServedModelMismatch, FileNotFoundError, ConnectionError)
 
 
 def _interrupt(signum, frame) -> None:
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except _known_errors() as err:
+    except FashionSearchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

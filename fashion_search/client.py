@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,26 +12,10 @@ from tritonclient.utils import InferenceServerException
 
 from fashion_search import triton_config as tc
 from fashion_search.config import ENV_PREFIX
+from fashion_search.errors import EmbeddingError, TritonTimeout, TritonUnavailable
 from fashion_search.preprocessing import PreprocessConfig
 
 log = logging.getLogger(__name__)
-
-
-class TritonUnavailable(ConnectionError):
-    """The server is down or unreachable; the message says how to start or point to it."""
-
-
-class EmbeddingError(ValueError):
-    """The server refused a request, usually because a photo was unreadable.
-
-    ``reason`` is the server's words about the photo, without Triton's prefix
-    naming the ensemble and the photo's index in the request.
-    """
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        match = re.search(r"image \d+: (.*)$", message, re.S)
-        self.reason = match.group(1) if match else message
 
 
 @dataclass(frozen=True)
@@ -56,8 +39,9 @@ class EmbeddingClient:
         self._info: ModelInfo | None = None
 
     def _unavailable(self, err: Exception) -> TritonUnavailable:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return TritonUnavailable(
-            f"cannot reach the Triton server at {self.url} ({err}); start it with "
+            f"cannot reach the Triton server at {self.url} ({reason}); start it with "
             f"`fashion-search serve` or point {ENV_PREFIX}TRITON_URL at a running one"
         )
 
@@ -99,7 +83,13 @@ class EmbeddingClient:
                                         client_timeout=self.timeout_s)
         except InferenceServerException as err:
             status = (err.status() or "").upper()
-            if "UNAVAILABLE" in status or "DEADLINE" in status:
+            if "DEADLINE" in status:
+                raise TritonTimeout(
+                    f"the Triton server at {self.url} did not answer a batch of {len(images)} "
+                    f"photos within {self.timeout_s:g}s; it is up but busy: send smaller "
+                    f"batches (--batch-size) or allow more time ({ENV_PREFIX}TRITON_TIMEOUT_S)"
+                ) from err
+            if "UNAVAILABLE" in status:
                 raise self._unavailable(err) from err
             raise EmbeddingError(err.message() or str(err)) from err
         return [result.as_numpy(name) for name in outputs]

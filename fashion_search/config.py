@@ -12,7 +12,13 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from fashion_search.files import write_text_atomic
+
 ENV_PREFIX = "FASHION_SEARCH_"
+# The pretrained backbone a model starts from unless told otherwise.
+DEFAULT_BACKBONE = "efficientnet_lite0"
+# Photos per onnxruntime call or per Triton request, wherever photos go in batches.
+BATCH_SIZE = 32
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,12 +36,11 @@ class Settings:
             _env("CACHE_DIR", str(Path.home() / ".cache" / "fashion-search"))
         )
     )
-    model_repository: Path = field(
-        default_factory=lambda: Path(
-            _env("MODEL_REPOSITORY", str(PROJECT_ROOT / "triton_models"))
-        )
-    )
+    # The committed Triton configs; a build renders them with the model into model_repository.
+    model_templates: Path = PROJECT_ROOT / "triton_models"
+    model_repository_dir: str = field(default_factory=lambda: _env("MODEL_REPOSITORY", ""))
     triton_url: str = field(default_factory=lambda: _env("TRITON_URL", "127.0.0.1:8001"))
+    triton_timeout_s: float = field(default_factory=lambda: float(_env("TRITON_TIMEOUT_S", "60")))
     milvus_uri: str = field(default_factory=lambda: _env("MILVUS_URI", ""))
     milvus_token: str = field(default_factory=lambda: _env("MILVUS_TOKEN", ""))
     catalog: str = field(default_factory=lambda: _env("CATALOG", ""))
@@ -45,6 +50,18 @@ class Settings:
     default_catalog_url: str = field(default_factory=lambda: _env("DEFAULT_CATALOG_URL", ""))
     demo_host: str = field(default_factory=lambda: _env("DEMO_HOST", "127.0.0.1"))
     demo_port: int = field(default_factory=lambda: int(_env("DEMO_PORT", "7860")))
+
+    @property
+    def model_repository(self) -> Path:
+        """The built Triton model repository (configs + model), a build output."""
+        if self.model_repository_dir:
+            return Path(self.model_repository_dir)
+        return self.home / "model_repository"
+
+    @property
+    def training_dir(self) -> Path:
+        """Where ``fashion-search train`` writes its run by default."""
+        return self.home / "training"
 
     @property
     def resolved_milvus_uri(self) -> str:
@@ -70,11 +87,7 @@ def to_jsonable(obj: Any) -> Any:
 
 def save_resolved_config(path: Path, **sections: Any) -> Path:
     """Write the configuration a run really used beside its output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {name: to_jsonable(value) for name, value in sections.items()}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 

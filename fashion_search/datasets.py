@@ -15,6 +15,7 @@ import requests
 from tqdm import tqdm
 
 from fashion_search.config import ENV_PREFIX
+from fashion_search.errors import DownloadError
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,6 @@ DEFAULT_CATALOG_NAME = "clothing-dataset-small"
 DEFAULT_CATALOG_URL = (
     "https://github.com/alexeygrigorev/clothing-dataset-small/archive/refs/heads/master.zip"
 )
-
-
-class DownloadError(RuntimeError):
-    """The default catalogue could not be fetched; the message offers the local way."""
 
 
 def _find_root(folder: Path) -> Path:

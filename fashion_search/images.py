@@ -14,12 +14,10 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fashion_search.errors import ImageError
+
 # Larger images are refused rather than decoded into gigabytes of memory.
 MAX_PIXELS = 100_000_000
-
-
-class ImageError(ValueError):
-    """A photo that cannot be used; the message names it and says what to do."""
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from PIL import Image
 
+from fashion_search.errors import RecipeError
 from fashion_search.images import load_image
 
 FIT_MODES = ("shorter_side_center_crop", "pad_to_square")
@@ -37,13 +38,13 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         if self.fit not in FIT_MODES:
-            raise ValueError(f"fit must be one of {FIT_MODES}, got {self.fit!r}")
+            raise RecipeError(f"fit must be one of {FIT_MODES}, got {self.fit!r}")
         if self.interpolation not in _INTERPOLATIONS:
-            raise ValueError(
+            raise RecipeError(
                 f"interpolation must be one of {sorted(_INTERPOLATIONS)}, got {self.interpolation!r}"
             )
         if self.size < 16:
-            raise ValueError(f"size must be at least 16 pixels, got {self.size}")
+            raise RecipeError(f"size must be at least 16 pixels, got {self.size}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -7,17 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fashion_search.client import EmbeddingClient, EmbeddingError
-from fashion_search.images import ImageError
+from fashion_search.client import EmbeddingClient
+from fashion_search.errors import EmbeddingError, ImageError, NoClassifier
 from fashion_search.vectordb.store import CatalogStore, Hit
 
 log = logging.getLogger(__name__)
 
 AUTO = "auto"  # category "auto": search within the category the model sees in the photo
-
-
-class NoClassifier(ValueError):
-    """Category "auto" asked of a model that has no category classifier."""
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """Start, watch and stop a real ``tritonserver`` on the project's model repository.
 
-With the official Triton image (a GPU machine) the repository in
-``triton_models/`` is served as it is. Without one, the ``tritonserver``
+With the official Triton image (a GPU machine) the built repository (the
+``triton_models/`` templates rendered by ``export``) is served as it is. Without one, the ``tritonserver``
 binary shipped in the ``nvidia-pytriton`` wheel serves a runtime copy in which
 the embedder is the same model run by onnxruntime inside the Python backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -22,15 +23,13 @@ from pathlib import Path
 
 from fashion_search import triton_config as tc
 from fashion_search.client import EmbeddingClient
-from fashion_search.config import Settings, load_settings
+from fashion_search.config import ENV_PREFIX, Settings, load_settings
+from fashion_search.errors import ServedModelMismatch, ServerError
+from fashion_search.files import atomic_dir
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_SERVER = Path("/opt/tritonserver")
-
-
-class ServerError(RuntimeError):
-    """Triton could not be started or reached; carries the server's own log lines."""
 
 
 @dataclass
@@ -73,32 +72,30 @@ def prepare_cpu_server(work_dir: Path) -> Path:
 
 
 def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> Path:
-    """Runtime copy of ``triton_models`` whose embedder runs onnxruntime in Python."""
+    """Runtime copy of the built repository whose embedder runs onnxruntime in Python."""
     onnx_file = source / tc.EMBEDDER / "1" / "model.onnx"
     if not onnx_file.is_file():
         raise ServerError(
-            f"{onnx_file} is missing; build it first with `fashion-search export`"
+            f"{onnx_file} is missing: the model repository {source} is not built; build it "
+            "with `fashion-search export`"
         )
-    staging = target.with_name(target.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    for name in (tc.PREPROCESS, tc.ENSEMBLE):
-        shutil.copytree(source / name, staging / name,
-                        ignore=shutil.ignore_patterns("__pycache__", ".gitkeep"))
-    pre = tc.read_config(staging / tc.PREPROCESS / "config.pbtxt")
-    pre.instance_group[0].count = options.preprocess_instances
-    tc.write_config(staging / tc.PREPROCESS / "config.pbtxt", pre)
-    embedder_dir = staging / tc.EMBEDDER / "1"
-    embedder_dir.mkdir(parents=True)
-    gpu_config = tc.read_config(source / tc.EMBEDDER / "config.pbtxt")
-    tc.write_config(staging / tc.EMBEDDER / "config.pbtxt",
-                    tc.cpu_variant(gpu_config, options.embedder_instances))
-    shutil.copy2(Path(__file__).with_name("cpu_embedder.py"), embedder_dir / "model.py")
-    try:
-        os.link(onnx_file, embedder_dir / "model.onnx")
-    except OSError:
-        shutil.copy2(onnx_file, embedder_dir / "model.onnx")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.replace(target)
+    with atomic_dir(target) as staging:
+        for name in (tc.PREPROCESS, tc.ENSEMBLE):
+            shutil.copytree(source / name, staging / name,
+                            ignore=shutil.ignore_patterns("__pycache__", ".gitkeep"))
+        pre = tc.read_config(staging / tc.PREPROCESS / "config.pbtxt")
+        pre.instance_group[0].count = options.preprocess_instances
+        tc.write_config(staging / tc.PREPROCESS / "config.pbtxt", pre)
+        embedder_dir = staging / tc.EMBEDDER / "1"
+        embedder_dir.mkdir(parents=True)
+        gpu_config = tc.read_config(source / tc.EMBEDDER / "config.pbtxt")
+        tc.write_config(staging / tc.EMBEDDER / "config.pbtxt",
+                        tc.cpu_variant(gpu_config, options.embedder_instances))
+        shutil.copy2(Path(__file__).with_name("cpu_embedder.py"), embedder_dir / "model.py")
+        try:
+            os.link(onnx_file, embedder_dir / "model.onnx")
+        except OSError:
+            shutil.copy2(onnx_file, embedder_dir / "model.onnx")
     return target
 
 
@@ -180,32 +177,45 @@ class TritonServer:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                             env=_server_env(), start_new_session=True,
                                             preexec_fn=_die_with_parent)
+        try:
+            self._wait_ready()
+        except BaseException:  # a failed start or Ctrl-C never leaves a server behind
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
         client = EmbeddingClient(self.grpc_url)
-        deadline = time.monotonic() + self.options.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerError(
-                    f"tritonserver exited with code {self.process.returncode} while starting; "
-                    f"its log ({self.log_path}) ends:\n{self.log_tail()}"
-                )
-            if client.is_ready():
-                log.info("Triton is ready on %s (gRPC)", self.grpc_url)
-                return self
-            time.sleep(0.5)
-        self.stop()
-        raise ServerError(
-            f"tritonserver was not ready after {self.options.startup_timeout_s:.0f}s; "
-            f"its log ({self.log_path}) ends:\n{self.log_tail()}"
-        )
+        try:
+            deadline = time.monotonic() + self.options.startup_timeout_s
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise ServerError(
+                        f"tritonserver exited with code {self.process.returncode} while "
+                        f"starting; its log ({self.log_path}) ends:\n{self.log_tail()}"
+                    )
+                if client.is_ready():
+                    log.info("Triton is ready on %s (gRPC)", self.grpc_url)
+                    return
+                time.sleep(0.5)
+            raise ServerError(
+                f"tritonserver was not ready after {self.options.startup_timeout_s:.0f}s; "
+                f"its log ({self.log_path}) ends:\n{self.log_tail()}"
+            )
+        finally:
+            client.close()
 
     def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the server and its backend processes; safe to call when it has exited."""
         if self.process is None or self.process.poll() is not None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def __enter__(self) -> TritonServer:
@@ -215,10 +225,23 @@ class TritonServer:
         self.stop()
 
 
-def ensure_server(settings: Settings, stack: ExitStack) -> EmbeddingClient:
-    """Use the server at the configured URL if it is up, else start one for this process."""
-    client = EmbeddingClient(settings.triton_url)
+def ensure_server(settings: Settings, stack: ExitStack,
+                  expected_version: str | None = None) -> EmbeddingClient:
+    """Use the server at the configured URL if it is up, else start one for this process.
+
+    With ``expected_version``, a running server that serves another model is
+    refused rather than silently used.
+    """
+    client = EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
+    stack.callback(client.close)
     if client.is_ready():
+        served = client.info().version
+        if expected_version and served != expected_version:
+            raise ServedModelMismatch(
+                f"the Triton server already running at {settings.triton_url} serves {served}, "
+                f"not {expected_version}; stop it (the next start serves the new model) or "
+                f"point {ENV_PREFIX}TRITON_URL at another port"
+            )
         log.info("using the Triton server already running at %s", settings.triton_url)
         return client
     host, _, port = settings.triton_url.rpartition(":")
@@ -226,5 +249,4 @@ def ensure_server(settings: Settings, stack: ExitStack) -> EmbeddingClient:
                                                   http_port=int(port) - 1,
                                                   metrics_port=int(port) + 1))
     stack.enter_context(server)
-    stack.callback(client.close)
     return client

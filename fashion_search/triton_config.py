@@ -12,6 +12,9 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from fashion_search.errors import RepositoryError
+from fashion_search.files import write_text_atomic
+
 ModelConfig = mc.ModelConfig
 
 PREPROCESS = "preprocess"
@@ -37,10 +40,7 @@ def config_to_text(config: mc.ModelConfig) -> str:
 
 def write_config(path: Path, config: mc.ModelConfig) -> None:
     """Write atomically so a crash never leaves a half-written config."""
-    path = Path(path)
-    tmp = path.with_suffix(".pbtxt.tmp")
-    tmp.write_text(config_to_text(config))
-    tmp.replace(path)
+    write_text_atomic(path, config_to_text(config))
 
 
 def get_parameter(config: mc.ModelConfig, key: str, default: str | None = None) -> str | None:
@@ -54,12 +54,12 @@ def set_parameter(config: mc.ModelConfig, key: str, value: str) -> None:
 
 
 def tensor(config: mc.ModelConfig, name: str, output: bool = False):
-    """The input (or output) called ``name``; KeyError names what exists."""
+    """The input (or output) called ``name``; the error names what exists."""
     tensors = config.output if output else config.input
     for spec in tensors:
         if spec.name == name:
             return spec
-    raise KeyError(f"{config.name} has no {'output' if output else 'input'} {name!r}: "
+    raise RepositoryError(f"{config.name} has no {'output' if output else 'input'} {name!r}: "
                    f"{[t.name for t in tensors]}")
 
 
@@ -84,7 +84,7 @@ def ensemble_step(config: mc.ModelConfig, model: str):
     for step in config.ensemble_scheduling.step:
         if step.model_name == model:
             return step
-    raise KeyError(f"ensemble {config.name} has no step running {model!r}")
+    raise RepositoryError(f"ensemble {config.name} has no step running {model!r}")
 
 
 def cpu_variant(config: mc.ModelConfig, instances: int = 1) -> mc.ModelConfig:

@@ -4,7 +4,6 @@ a real tritonserver and a real Milvus Lite file, each built once per session."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -60,10 +59,7 @@ def parity_photos(products_dir, clothing_dir, street2shop_dir) -> list[Path]:
 def settings(tmp_path_factory) -> Settings:
     """Settings pointing every output into a temporary home."""
     home = tmp_path_factory.mktemp("home")
-    repository = home / "triton_models"
-    shutil.copytree(PROJECT_ROOT / "triton_models", repository,
-                    ignore=shutil.ignore_patterns("*.onnx", "__pycache__"))
-    return replace(Settings(), home=home, model_repository=repository,
+    return replace(Settings(), home=home, model_repository_dir="",
                    cache_dir=home / "cache", milvus_uri=str(home / "catalog.db"),
                    triton_url=f"127.0.0.1:{free_port()}")
 
@@ -96,7 +92,7 @@ def client(triton):
 
 @pytest.fixture(scope="session")
 def catalog_items(products_dir):
-    from fashion_search.training.catalog import open_catalog
+    from fashion_search.catalog import open_catalog
 
     return open_catalog(products_dir)[:CATALOG_SIZE]
 

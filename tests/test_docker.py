@@ -27,4 +27,4 @@ def test_compose_wires_the_demo_to_triton_and_milvus():
     assert env["FASHION_SEARCH_MILVUS_URI"].startswith("http://milvus:")
     gpu = services["triton"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
-    assert "../triton_models:/models:ro" in services["triton"]["volumes"]
+    assert "../artifacts/model_repository:/models:ro" in services["triton"]["volumes"]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
-
-class RecipeError(ValueError):
-    """A training or evaluation setting that cannot work; the message says what to change."""
+from fashion_search.config import DEFAULT_BACKBONE
 
 
 @dataclass
@@ -18,7 +16,7 @@ class TrainConfig:
     metric loss over categories; ``pairs`` train same-item retrieval.
     """
 
-    backbone: str = "efficientnet_lite0"
+    backbone: str = DEFAULT_BACKBONE
     weights: str | None = None
     embedding_dim: int = 512
     trainable_stages: int = 2
@@ -46,8 +44,3 @@ class TrainConfig:
 
     # Fields a resumed run may change without changing what is being trained.
     RESUMABLE_CHANGES = ("epochs", "max_steps", "device")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashion_search.training.catalog import CatalogItem, open_catalog
+from fashion_search.catalog import CatalogItem, open_catalog
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.pairs import Pair, read_pairs, split_pairs
 

@@ -15,20 +15,18 @@ import numpy as np
 from tqdm import tqdm
 
 from fashion_search import triton_config as tc
+from fashion_search.catalog import CatalogItem
+from fashion_search.checkpoint import LoadedModel
+from fashion_search.config import BATCH_SIZE
+from fashion_search.export.onnx_export import export_onnx, output_names
+from fashion_search.onnx_graph import onnx_session
 from fashion_search.preprocessing import preprocess
-from fashion_search.training.catalog import CatalogItem
-from fashion_search.training.checkpoint import LoadedModel
-
-BATCH = 32
 
 
 class OnnxEmbedder:
     """Photos -> (embeddings, category probabilities or None) with onnxruntime."""
 
     def __init__(self, loaded: LoadedModel, workdir: Path | None = None):
-        from fashion_search.export.onnx_export import export_onnx
-        from fashion_search.export.parity import onnx_session
-
         self.loaded = loaded
         self._tmp = None
         if workdir is None:
@@ -36,7 +34,7 @@ class OnnxEmbedder:
             workdir = Path(self._tmp.name)
         self.path = export_onnx(loaded, Path(workdir) / f"{loaded.version}.onnx")
         self.session = onnx_session(self.path)
-        self.outputs = [tc.EMBEDDING] + ([tc.CATEGORY_PROBS] if loaded.labels else [])
+        self.outputs = output_names(loaded)
 
     def embed(self, items: Sequence[CatalogItem], desc: str = "embedding",
               progress: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -45,7 +43,7 @@ class OnnxEmbedder:
         def pixels(batch: Sequence[CatalogItem]) -> np.ndarray:
             return np.stack([preprocess(i.read_bytes(), contract, name=str(i.path)) for i in batch])
 
-        batches = [items[s:s + BATCH] for s in range(0, len(items), BATCH)]
+        batches = [items[s:s + BATCH_SIZE] for s in range(0, len(items), BATCH_SIZE)]
         embeddings, probabilities = [], []
         with ThreadPoolExecutor(2) as pool, tqdm(total=len(items), desc=desc, unit="photo",
                                                  disable=not progress) as bar:

@@ -4,22 +4,25 @@ Street-to-shop: each unseen street photo queries every product photo (the
 products of training pairs stay in as distractors). Category: each
 ``test/`` photo queries an index of ``train/`` + ``validation/``. The untuned
 backbone and the trained model are scored in the same run, and the served
-path (Triton embeddings, Milvus search) is scored too: it must agree.
+path (Triton embeddings, Milvus search) can be scored too: it must agree.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fashion_search.catalog import CatalogItem, open_catalog
+from fashion_search.checkpoint import LoadedModel, choose_model, load_model, read_checkpoint
 from fashion_search.config import Settings, load_settings, save_resolved_config
-from fashion_search.training.catalog import CatalogError, CatalogItem, open_catalog
-from fashion_search.training.checkpoint import LoadedModel, load_model, read_checkpoint
+from fashion_search.errors import CatalogError
+from fashion_search.files import write_text_atomic
+from fashion_search.training.config import TrainConfig
 from fashion_search.training.data import load_pairs, pair_items, resolve_source
 from fashion_search.training.embedder import OnnxEmbedder
 from fashion_search.training.metrics import (
@@ -36,6 +39,10 @@ log = logging.getLogger(__name__)
 RECALL_KS = (1, 5, 10, 20)
 CURVE_KS = (1, 2, 5, 10, 20, 50)
 SERVED_TOLERANCE = 0.005
+
+# (model, its checkpoint, street photos, product photos, settings, progress) -> scores
+ServedScores = Callable[[LoadedModel, "Path | None", list[CatalogItem], list[CatalogItem],
+                         Settings, bool], np.ndarray]
 
 
 @dataclass
@@ -181,31 +188,35 @@ def evaluate(
     checkpoint: Path | None = None,
     backbone: str | None = None,
     weights: Path | None = None,
-    pairs: str | None = "street2shop-dev",
-    categories: str | None = "clothing-dataset-small",
-    unseen_pairs: int = 500,
-    seed: int = 0,
+    pairs: str | None = None,
+    categories: str | None = None,
+    unseen_pairs: int | None = None,
+    seed: int | None = None,
     limit: int | None = None,
-    served: bool = False,
+    served_scores: ServedScores | None = None,
     out_dir: Path | None = None,
     progress: bool = True,
     settings: Settings | None = None,
 ) -> EvaluationReport:
-    """Score the untuned backbone and ``checkpoint`` side by side; write JSON and a plot.
+    """Score the untuned backbone and the trained model side by side; write JSON, table, plot.
 
-    ``checkpoint`` defaults to the trained model under the home folder, and the
-    untuned baseline to the backbone that model started from.
+    ``checkpoint`` defaults to the trained model under the home folder; the
+    data, split and untuned baseline default to the recipe that model was
+    trained with (``""`` skips a data set). ``served_scores`` (for example
+    :func:`fashion_search.served_eval.served_scores`) also scores street-to-shop
+    through the served path, which must agree with the in-process figures.
     """
     settings = settings or load_settings()
-    if checkpoint is None:
-        from fashion_search.export.run import default_checkpoint
-
-        checkpoint = default_checkpoint(settings)
+    recipe = TrainConfig()
+    checkpoint = choose_model(checkpoint, settings=settings).checkpoint
     trained_with = _trained_with(checkpoint)
-    split = {"unseen_pairs": trained_with.get("unseen_pairs", unseen_pairs),
-             "seed": trained_with.get("seed", seed)}
+    split = {"unseen_pairs": unseen_pairs if unseen_pairs is not None
+             else trained_with.get("unseen_pairs", recipe.unseen_pairs),
+             "seed": seed if seed is not None else trained_with.get("seed", recipe.seed)}
+    pairs = recipe.pairs[0] if pairs is None else pairs
+    categories = recipe.categories[0] if categories is None else categories
     if backbone is None:  # the baseline is what the trained model started from
-        backbone = trained_with.get("backbone", "efficientnet_lite0")
+        backbone = trained_with.get("backbone", recipe.backbone)
         weights = weights or trained_with.get("weights")
     street = (street_to_shop_set(resolve_source(pairs, settings.data_dir), split["unseen_pairs"],
                                  split["seed"], limit) if pairs else None)
@@ -223,9 +234,7 @@ def evaluate(
                "category queries": len(category.queries) if category else 0,
                "category index": len(category.index) if category else 0},
     )
-    if served and street is not None:
-        from fashion_search.training.served_eval import served_scores
-
+    if served_scores is not None and street is not None:
         loaded = models[-1][1]
         scores = served_scores(loaded, checkpoint, street.queries, street.gallery, settings,
                                progress)
@@ -234,13 +243,17 @@ def evaluate(
         in_process = report.models[-1].street2shop
         report.served_matches = all(abs(report.served.street2shop[k] - v) <= SERVED_TOLERANCE
                                     for k, v in in_process.items())
-    out_dir = Path(out_dir or settings.home / "evaluation")
+    write_report(report, Path(out_dir or settings.home / "evaluation"), settings)
+    return report
+
+
+def write_report(report: EvaluationReport, out_dir: Path, settings: Settings) -> None:
+    """JSON with the setup, the table as text, and the recall curves as a plot."""
     save_resolved_config(out_dir / "evaluation.json", settings=settings, report=report)
     curves = {f.name: f.curve for f in report.models if f.curve}
     if report.served and report.served.curve:
         curves[report.served.name] = report.served.curve
     if curves:
         plot_recall_curves(curves, out_dir / "street2shop-recall.png")
-    (out_dir / "evaluation.txt").write_text(report.table() + "\n")
+    write_text_atomic(out_dir / "evaluation.txt", report.table() + "\n")
     log.info("evaluation written to %s", out_dir)
-    return report

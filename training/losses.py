@@ -14,7 +14,7 @@ import torch
 from pytorch_metric_learning import losses, miners
 from torch import nn
 
-from fashion_search.training.config import RecipeError
+from fashion_search.errors import RecipeError
 
 
 @dataclass

@@ -11,8 +11,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_search.training.catalog import CatalogError
-from fashion_search.training.config import RecipeError
+from fashion_search.errors import CatalogError, RecipeError
 
 PAIRS_FILE = "pairs.csv"
 

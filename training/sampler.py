@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from fashion_search.training.config import RecipeError
+from fashion_search.errors import RecipeError
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from fashion_search.backbone import EmbeddingModel, create_backbone, split_backbone
+from fashion_search.checkpoint import (
+    LAST_FILE,
+    MODEL_FILE,
+    LoadedModel,
+    read_checkpoint,
+    save_checkpoint,
+)
 from fashion_search.config import Settings, load_settings, save_resolved_config
+from fashion_search.errors import RecipeError
 from fashion_search.preprocessing import PreprocessConfig
 from fashion_search.training.augment import AugmentConfig
-from fashion_search.training.backbone import EmbeddingModel, create_backbone, split_backbone
-from fashion_search.training.checkpoint import LoadedModel, read_checkpoint, save_checkpoint
-from fashion_search.training.config import RecipeError, TrainConfig
+from fashion_search.training.config import TrainConfig
 from fashion_search.training.data import TrainingData, load_training_data
 from fashion_search.training.losses import LOSSES, MetricLoss, make_loss
 from fashion_search.training.metrics import recall_at_k, sorted_relevance, top_k_accuracy
@@ -35,9 +42,6 @@ from fashion_search.training.sampler import PairAndClassSampler
 from fashion_search.training.views import TrunkRunner, cached_views
 
 log = logging.getLogger(__name__)
-
-LAST = "last.pt"
-MODEL = "model.pt"
 
 
 @dataclass
@@ -198,10 +202,17 @@ def build_run(config: TrainConfig, settings: Settings, contract: PreprocessConfi
                optimizer, scheduler, device)
 
 
-def restore(run: Run, path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Load a stopped run's state; returns (history, next epoch)."""
+def resumable(path: Path, config: TrainConfig) -> dict[str, Any]:
+    """A stopped run's saved state, checked before any photo is read."""
+    if not path.is_file():
+        raise RecipeError(f"{path}: nothing to resume; start without --resume")
     saved = read_checkpoint(path)
-    _check_resumable(saved["config"], run.config)
+    _check_resumable(saved["config"], config)
+    return saved
+
+
+def restore(run: Run, saved: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """Load a stopped run's state; returns (history, next epoch)."""
     run.model.load_state_dict(saved["state_dict"])
     run.optimizer.load_state_dict(saved["optimizer"])
     run.scheduler.load_state_dict(saved["scheduler"])
@@ -286,17 +297,16 @@ def train(
         setattr(config, key, value)
     if config.loss not in LOSSES:  # before any photo is read
         raise RecipeError(f"unknown loss {config.loss!r}; choose one of {sorted(LOSSES)}")
-    out_dir = Path(out_dir or settings.home / "training")
-    last = out_dir / LAST
-    if resume and not last.is_file():
-        raise FileNotFoundError(f"{last}: nothing to resume; start without --resume")
+    out_dir = Path(out_dir or settings.training_dir)
+    last = out_dir / LAST_FILE
+    saved = resumable(last, config) if resume else None
     started = time.monotonic()
     contract = PreprocessConfig()
     run = build_run(config, settings, contract, progress)
     history: list[dict[str, Any]] = []
     first_epoch = 0
-    if resume:
-        history, first_epoch = restore(run, last)
+    if saved is not None:
+        history, first_epoch = restore(run, saved)
     save_resolved_config(out_dir / "config.json", settings=settings, train=config)
 
     for epoch in range(first_epoch, config.epochs):
@@ -314,8 +324,8 @@ def train(
     run.model.cpu()
     loaded = LoadedModel(run.model.eval(), config.backbone, contract, "finetuned",
                          asdict(config))
-    save_checkpoint(out_dir / MODEL, loaded, {"history": history})
+    save_checkpoint(out_dir / MODEL_FILE, loaded, {"history": history})
     save_resolved_config(out_dir / "history.json", history=history)
     seconds = time.monotonic() - started
-    log.info("trained in %.0f s; model at %s", seconds, out_dir / MODEL)
-    return TrainResult(out_dir / MODEL, history, seconds)
+    log.info("trained in %.0f s; model at %s", seconds, out_dir / MODEL_FILE)
+    return TrainResult(out_dir / MODEL_FILE, history, seconds)

@@ -23,15 +23,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from fashion_search.catalog import CatalogItem
+from fashion_search.checkpoint import weights_digest
+from fashion_search.config import BATCH_SIZE
+from fashion_search.files import atomic_path
 from fashion_search.images import load_image
+from fashion_search.onnx_graph import export_module, onnx_session
 from fashion_search.preprocessing import PreprocessConfig, to_pixels
 from fashion_search.training.augment import AugmentConfig, augmented_pixels
-from fashion_search.training.catalog import CatalogItem
-from fashion_search.training.checkpoint import weights_digest
 
 log = logging.getLogger(__name__)
-
-BATCH = 32
 
 
 class TrunkRunner:
@@ -43,20 +44,17 @@ class TrunkRunner:
 
     def __init__(self, trunk: nn.Module, contract: PreprocessConfig, device: torch.device,
                  workdir: Path):
-        self.trunk = trunk.eval()
+        self.key = weights_digest(trunk)[:16]
+        self.trunk = trunk.eval().to(device)  # eager runs on the device it was given
         self.device = device
         self.workdir = Path(workdir)
         self.example = torch.zeros(2, *contract.input_shape)
         self._session = None
-        self.key = weights_digest(trunk)[:16]
         with torch.no_grad():
-            self.shape = tuple(trunk(self.example).shape[1:])
+            self.shape = tuple(self.trunk(self.example.to(device)).shape[1:])
 
     def _onnx_session(self):
         if self._session is None:
-            from fashion_search.export.onnx_export import export_module
-            from fashion_search.export.parity import onnx_session
-
             path = self.workdir / f"trunk-{self.key}.onnx"
             if not path.is_file():
                 export_module(self.trunk, self.example, path, "pixels", ["features"])
@@ -95,12 +93,21 @@ def cached_views(
     if path.is_file():
         log.info("reusing %s", path)
         return np.load(path, mmap_mode="r")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
-                                    shape=(len(items), views, *runner.shape))
+    with atomic_path(path) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
+                                        shape=(len(items), views, *runner.shape))
+        _fill(out, items, views, runner, contract, augment, seed, desc, progress)
+        out.flush()
+        del out
+    return np.load(path, mmap_mode="r")
+
+
+def _fill(out: np.ndarray, items: Sequence[CatalogItem], views: int, runner: TrunkRunner,
+          contract: PreprocessConfig, augment: AugmentConfig, seed: int, desc: str,
+          progress: bool) -> None:
+    """Decode and augment on two threads while the trunk runs on the previous batch."""
     jobs = [(i, v) for i in range(len(items)) for v in range(views)]
-    batches = [jobs[s:s + BATCH] for s in range(0, len(jobs), BATCH)]
+    batches = [jobs[s:s + BATCH_SIZE] for s in range(0, len(jobs), BATCH_SIZE)]
 
     def pixels_of(batch: list[tuple[int, int]]) -> np.ndarray:
         return np.stack([view_pixels(items[i], v, contract, augment, seed) for i, v in batch])
@@ -113,7 +120,3 @@ def cached_views(
             for (i, v), row in zip(batch, features):
                 out[i, v] = row
             bar.update(len(batch))
-    out.flush()
-    del out
-    tmp.replace(path)
-    return np.load(path, mmap_mode="r")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from fashion_search.catalog import open_catalog
 from fashion_search.client import EmbeddingClient
-from fashion_search.config import Settings, load_settings, save_resolved_config
+from fashion_search.config import BATCH_SIZE, Settings, load_settings, save_resolved_config
 from fashion_search.datasets import DEFAULT_CATALOG_URL, default_catalog
-from fashion_search.training.catalog import open_catalog
 from fashion_search.vectordb.ingest import IngestReport, ingest
 from fashion_search.vectordb.store import CatalogStore
 
@@ -29,7 +29,7 @@ def index(
     triton_url: str | None = None,
     milvus_uri: str | None = None,
     category_column: str | None = None,
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     limit: int | None = None,
     progress: bool = True,
     store: CatalogStore | None = None,
@@ -42,7 +42,7 @@ def index(
     if limit:
         items = items[:limit]
     log.info("indexing %d photos from %s", len(items), path)
-    client = EmbeddingClient(triton_url or settings.triton_url)
+    client = EmbeddingClient(triton_url or settings.triton_url, timeout_s=settings.triton_timeout_s)
     own_store = store is None
     if own_store:
         store = CatalogStore(milvus_uri or settings.resolved_milvus_uri, settings.milvus_token)

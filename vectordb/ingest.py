@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from fashion_search.client import EmbeddingClient, EmbeddingError
-from fashion_search.training.catalog import CatalogItem
+from fashion_search.catalog import CatalogItem
+from fashion_search.client import EmbeddingClient
+from fashion_search.config import BATCH_SIZE
+from fashion_search.errors import EmbeddingError
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ def _batches(items: Sequence[CatalogItem], size: int) -> Iterator[Sequence[Catal
 
 def ingest(
     items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore,
-    batch_size: int = 32, in_flight: int = 4, progress: bool = True,
+    batch_size: int = BATCH_SIZE, in_flight: int = 4, progress: bool = True,
 ) -> IngestReport:
     """Upsert every item into the collection for the served model, then switch the alias."""
     info = client.info()

@@ -22,6 +22,15 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from fashion_search.config import ENV_PREFIX
+from fashion_search.errors import (
+    CatalogNotIndexed,
+    CollectionMismatch,
+    InvalidRequest,
+    MilvusUnavailable,
+    UnknownCategory,
+)
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ALIAS = "catalog"
@@ -31,14 +40,6 @@ MAX_ID = 512
 MAX_TEXT = 1024
 POINTER_TTL_S = 5.0  # how long a search trusts its idea of the alias
 UPSERT_BATCH = 1000  # Milvus Lite slows badly above ~2k rows per call
-
-
-class CatalogNotIndexed(LookupError):
-    """No collection behind the alias yet; the message says how to build one."""
-
-
-class UnknownCategory(ValueError):
-    """A category filter naming a category the catalogue does not have."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,9 @@ class CatalogStore:
                 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
                 self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         except MilvusException as err:
-            raise ConnectionError(
+            raise MilvusUnavailable(
                 f"cannot open the Milvus catalogue at {uri} ({err.message}); check "
-                "FASHION_SEARCH_MILVUS_URI, or leave it unset to use a local Milvus Lite file"
+                f"{ENV_PREFIX}MILVUS_URI, or leave it unset to use a local Milvus Lite file"
             ) from err
         self._categories: list[str] | None = None
         self._current: tuple[str, float] | None = None
@@ -89,7 +90,9 @@ class CatalogStore:
         if self.client.has_collection(name):
             got = self.dimension(name)
             if got != dim:
-                raise ValueError(f"collection {name} has dimension {got}, model gives {dim}")
+                raise CollectionMismatch(
+                    f"collection {name} in {self.uri} holds {got}-d vectors but the model gives "
+                    f"{dim}-d ones; drop the collection or use another {ENV_PREFIX}MILVUS_URI")
             self.client.load_collection(name)
             return name
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -109,7 +112,8 @@ class CatalogStore:
         for spec in self.client.describe_collection(name)["fields"]:
             if spec["name"] == VECTOR_FIELD:
                 return int(spec["params"]["dim"])
-        raise ValueError(f"collection {name} has no embedding field")
+        raise CollectionMismatch(f"collection {name} in {self.uri} has no {VECTOR_FIELD} field; "
+                                 "it was not made by fashion-search: use another collection")
 
     def _ensure_pointer(self) -> None:
         if self.client.has_collection(POINTER_COLLECTION):
@@ -215,7 +219,7 @@ class CatalogStore:
     def search(self, embedding: np.ndarray, k: int = 10, category: str | None = None) -> list[Hit]:
         """Top ``k`` items by similarity, optionally only within ``category``."""
         if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+            raise InvalidRequest(f"the number of results must be at least 1, got {k}")
         name = self.current_collection()
         category = self.resolve_category(category) if category else None
         result = self.client.search(

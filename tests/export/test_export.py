@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 
 from fashion_search import triton_config as tc
-from fashion_search.export.onnx_export import graph_signature, read_metadata
-from fashion_search.export.parity import ParityError, check_parity, onnx_session
-from fashion_search.export.repository import RepositoryError, check_against_graph
+from fashion_search.backbone import EmbeddingModel, create_backbone
+from fashion_search.checkpoint import LoadedModel
+from fashion_search.errors import ParityError, RepositoryError
+from fashion_search.export.parity import check_parity
+from fashion_search.export.repository import check_against_graph
+from fashion_search.onnx_graph import graph_signature, onnx_session, read_metadata
 from fashion_search.preprocessing import PreprocessConfig, preprocess
-from fashion_search.training.backbone import EmbeddingModel, create_backbone
-from fashion_search.training.checkpoint import LoadedModel
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration
 
 
 def test_parity_on_real_photos_of_several_shapes(exported, parity_photos):
@@ -61,3 +62,18 @@ def test_parity_check_fails_for_a_different_model(exported, parity_photos):
     with pytest.raises(ParityError, match="disagree"):
         check_parity(other, exported.onnx_path, photos)
     assert preprocess(photos[0], PreprocessConfig()).shape == (3, 224, 224)
+
+
+def test_rendering_fills_a_copy_and_leaves_the_templates_alone(exported, settings, tmp_path):
+    from fashion_search.export.repository import built_version, render_repository
+
+    templates = settings.model_templates
+    before = {p: p.read_bytes() for p in templates.rglob("*") if p.is_file()}
+    target = render_repository(templates, exported.onnx_path, tmp_path / "built")
+    assert {p: p.read_bytes() for p in templates.rglob("*") if p.is_file()} == before
+    assert target == tmp_path / "built" / tc.EMBEDDER / "1" / "model.onnx" and target.is_file()
+    assert built_version(tmp_path / "built") == exported.model_version
+    pre = tc.read_config(tmp_path / "built" / tc.PREPROCESS / "config.pbtxt")
+    assert PreprocessConfig.from_json(tc.get_parameter(pre, tc.PREPROCESSING_PARAM)) == \
+        PreprocessConfig()
+    assert list(tc.tensor(pre, tc.PIXELS, output=True).dims) == [3, 224, 224]

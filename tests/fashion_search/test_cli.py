@@ -43,11 +43,6 @@ def test_auto_category_without_a_classifier_says_how_to_get_one(env, catalog_ite
     assert "fashion-search train" in err
 
 
-def test_resume_without_a_run_is_one_clear_line(env, tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path), "--resume"]) == 2
-    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'last.pt'}: nothing to resume")
-
-
 def test_wrong_category_is_one_clear_line(env, catalog_items, capsys):
     assert main(["search", str(catalog_items[0].path), "--category", "Nope"]) == 2
     err = capsys.readouterr().err
@@ -76,3 +71,17 @@ def test_an_unknown_loss_is_one_clear_line_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: unknown loss 'nope'; choose one of")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_slow_server_is_a_timeout_not_a_missing_server(env, monkeypatch, catalog_items, capsys):
+    monkeypatch.setenv("FASHION_SEARCH_TRITON_TIMEOUT_S", "0.001")
+    assert main(["search", str(catalog_items[0].path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the Triton server at ") and "did not answer" in err
+    assert "cannot reach" not in err and len(err.splitlines()) == 1
+
+
+def test_zero_results_is_one_clear_line(env, catalog_items, capsys):
+    assert main(["search", str(catalog_items[0].path), "-k", "0"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: the number of results must be at least 1, "
+                                               "got 0")

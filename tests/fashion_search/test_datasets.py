@@ -7,8 +7,9 @@ import zipfile
 
 import pytest
 
-from fashion_search.datasets import DownloadError, default_catalog
-from fashion_search.training.catalog import open_catalog
+from fashion_search.catalog import open_catalog
+from fashion_search.datasets import default_catalog
+from fashion_search.errors import DownloadError
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_search.images import MAX_PIXELS, ImageError, load_image
+from fashion_search.errors import ImageError
+from fashion_search.images import MAX_PIXELS, load_image
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_search import triton_config as tc
-from fashion_search.config import PROJECT_ROOT
 from fashion_search.preprocessing import PreprocessConfig, fit_image, preprocess
 
 pytestmark = pytest.mark.unit
@@ -57,10 +55,3 @@ def test_contract_round_trips_through_json():
 def test_unknown_fit_mode_is_refused():
     with pytest.raises(ValueError, match="fit must be one of"):
         PreprocessConfig(fit="stretch")
-
-
-def test_committed_triton_configs_carry_the_default_contract():
-    for name in (tc.PREPROCESS, tc.EMBEDDER):
-        config = tc.read_config(PROJECT_ROOT / "triton_models" / name / "config.pbtxt")
-        carried = PreprocessConfig.from_json(tc.get_parameter(config, tc.PREPROCESSING_PARAM))
-        assert carried == PreprocessConfig()

@@ -6,11 +6,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from fashion_search.client import EmbeddingClient, EmbeddingError, TritonUnavailable
+from fashion_search.checkpoint import load_model
+from fashion_search.client import EmbeddingClient
+from fashion_search.errors import EmbeddingError, ServerError, TritonUnavailable
 from fashion_search.export.parity import cosine_rows, torch_embed
 from fashion_search.preprocessing import PreprocessConfig, preprocess
-from fashion_search.serve import ServerError, ServerOptions, TritonServer
-from fashion_search.training.checkpoint import load_model
+from fashion_search.serve import ServerOptions, TritonServer
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ def test_server_that_fails_to_start_shows_its_log(settings, exported, tmp_path):
     shutil.copytree(settings.model_repository, repo)
     model = repo / "preprocess" / "1" / "model.py"
     model.write_text("raise RuntimeError('preprocess model is broken on purpose')\n")
-    broken = replace(settings, home=tmp_path / "home", model_repository=repo)
+    broken = replace(settings, home=tmp_path / "home", model_repository_dir=str(repo))
     options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
                             metrics_port=free_port(), startup_timeout_s=120)
     with pytest.raises(ServerError, match="broken on purpose"):
@@ -67,6 +68,20 @@ def test_server_that_fails_to_start_shows_its_log(settings, exported, tmp_path):
 def test_missing_model_file_says_to_export(settings, tmp_path):
     repo = tmp_path / "empty_models"
     shutil.copytree(settings.model_repository, repo, ignore=shutil.ignore_patterns("*.onnx"))
-    empty = replace(settings, home=tmp_path / "home", model_repository=repo)
+    empty = replace(settings, home=tmp_path / "home", model_repository_dir=str(repo))
     with pytest.raises(ServerError, match="fashion-search export"):
         TritonServer(empty).start()
+
+
+def test_ctrl_c_while_starting_leaves_no_server(settings, exported, monkeypatch):
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EmbeddingClient, "is_ready", interrupted)
+    options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
+                            metrics_port=free_port())
+    server = TritonServer(settings, options)
+    with pytest.raises(KeyboardInterrupt):
+        server.start()
+    assert server.process.poll() is not None
+    server.stop()  # stopping a server that has exited is harmless

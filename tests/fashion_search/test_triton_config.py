@@ -40,3 +40,14 @@ def test_config_text_round_trips(tmp_path):
     tc.write_config(tmp_path / "config.pbtxt", config)
     again = tc.read_config(tmp_path / "config.pbtxt")
     assert again == config and tc.get_parameter(again, "model_version") == "x-1"
+
+
+def test_templates_leave_every_model_fact_to_the_build():
+    """The committed configs repeat neither the contract nor a model version: a build fills them."""
+    for name in (tc.PREPROCESS, tc.EMBEDDER, tc.ENSEMBLE):
+        config = tc.read_config(REPO / name / "config.pbtxt")
+        assert not set(config.parameters) & {tc.PREPROCESSING_PARAM, tc.MODEL_VERSION_PARAM,
+                                             tc.LABELS_PARAM}, name
+    embedder = tc.read_config(REPO / tc.EMBEDDER / "config.pbtxt")
+    assert list(tc.tensor(embedder, tc.PIXELS).dims) == [3, -1, -1]
+    assert list(tc.tensor(embedder, tc.EMBEDDING, output=True).dims) == [-1]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fashion_search.training.catalog import CatalogError
+from fashion_search.errors import CatalogError
 from fashion_search.training.pairs import read_pairs, split_pairs
 
 pytestmark = pytest.mark.unit

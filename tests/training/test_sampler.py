@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from fashion_search.training.config import RecipeError
+from fashion_search.errors import RecipeError
 from fashion_search.training.sampler import PairAndClassSampler
 
 pytestmark = pytest.mark.unit

@@ -1,6 +1,5 @@
 """A few real training steps: the loss falls, checkpoints resume, export and Triton take the model."""
 
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -8,10 +7,12 @@ import pytest
 import torch
 
 from fashion_search import triton_config as tc
-from fashion_search.config import PROJECT_ROOT
-from fashion_search.training.checkpoint import load_model, read_checkpoint
-from fashion_search.training.config import RecipeError, TrainConfig
-from fashion_search.training.train import LAST, MODEL, train
+from fashion_search.checkpoint import LAST_FILE as LAST
+from fashion_search.checkpoint import MODEL_FILE as MODEL
+from fashion_search.checkpoint import choose_model, load_model, read_checkpoint
+from fashion_search.errors import RecipeError
+from fashion_search.training.config import TrainConfig
+from fashion_search.training.train import train
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -29,11 +30,8 @@ def recipe(clothing_dir, street2shop_dir) -> TrainConfig:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, settings, recipe):
     home = tmp_path_factory.mktemp("train-home")
-    own = replace(settings, home=home, model_repository=home / "triton_models",
-                  triton_url=f"127.0.0.1:{free_port()}")
-    shutil.copytree(PROJECT_ROOT / "triton_models", own.model_repository,
-                    ignore=shutil.ignore_patterns("*.onnx", "__pycache__"))
-    out = home / "training"
+    own = replace(settings, home=home, triton_url=f"127.0.0.1:{free_port()}")
+    out = own.training_dir
     first = train(replace(recipe), out_dir=out, progress=False, settings=own)
     resumed = train(replace(recipe, epochs=6), out_dir=out, resume=True, progress=False,
                     settings=own)
@@ -60,7 +58,7 @@ def test_resume_refuses_a_different_recipe(run, recipe):
 
 
 def test_resume_without_a_run_says_so(tmp_path, recipe, settings):
-    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+    with pytest.raises(RecipeError, match="nothing to resume"):
         train(replace(recipe), out_dir=tmp_path, resume=True, progress=False, settings=settings)
 
 
@@ -124,10 +122,11 @@ def test_triton_answers_the_category_like_pytorch(run, trained_server, parity_ph
 
 
 def test_served_street_to_shop_figures_match_in_process(run, trained_server, street2shop_dir):
+    from fashion_search.served_eval import served_scores
     from fashion_search.training.evaluate import evaluate
 
-    report = evaluate(checkpoint=run[1] / MODEL, pairs=str(street2shop_dir), categories=None,
-                      limit=40, served=True, out_dir=run[0].home / "evaluation",
+    report = evaluate(checkpoint=run[1] / MODEL, pairs=str(street2shop_dir), categories="",
+                      limit=40, served_scores=served_scores, out_dir=run[0].home / "evaluation",
                       progress=False, settings=run[0])
     assert report.served_matches
     trained = report.models[-1].street2shop
@@ -137,8 +136,8 @@ def test_served_street_to_shop_figures_match_in_process(run, trained_server, str
 
 
 def test_search_within_the_category_the_model_sees(run, trained_server, clothing_dir):
+    from fashion_search.catalog import open_catalog
     from fashion_search.search import VisualSearch
-    from fashion_search.training.catalog import open_catalog
     from fashion_search.vectordb.ingest import ingest
     from fashion_search.vectordb.store import CatalogStore
 
@@ -157,6 +156,21 @@ def test_search_within_the_category_the_model_sees(run, trained_server, clothing
 
 
 def test_the_demo_and_export_pick_up_the_trained_model(run):
-    from fashion_search.export.run import default_checkpoint
+    assert choose_model(settings=run[0]).checkpoint == run[1] / MODEL
+    assert choose_model(untuned=True, settings=run[0]).checkpoint is None
 
-    assert default_checkpoint(run[0]) == run[1] / MODEL
+
+def test_the_served_model_follows_the_chosen_one_by_version(run, exported_trained):
+    from fashion_search.export.repository import built_version
+    from fashion_search.export.run import ensure_model
+
+    own, trained = run[0], load_model(run[1] / MODEL).version
+    again = ensure_model(settings=own, progress=False)
+    assert (again.version, again.exported) == (trained, False)
+    assert again.description == f"the trained model {run[1] / MODEL}"
+    untuned = ensure_model(untuned=True, settings=own, progress=False)
+    assert untuned.exported and "untuned ImageNet" in untuned.description
+    assert built_version(own.model_repository) == untuned.version != trained
+    # The untuned export is newer than the checkpoint; the trained model still wins.
+    back = ensure_model(settings=own, progress=False)
+    assert back.exported and built_version(own.model_repository) == trained

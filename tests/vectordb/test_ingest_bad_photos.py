@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fashion_search.catalog import open_catalog
+from fashion_search.checkpoint import load_model
 from fashion_search.export.parity import cosine_rows, torch_embed
 from fashion_search.preprocessing import preprocess
-from fashion_search.training.catalog import open_catalog
-from fashion_search.training.checkpoint import load_model
 from fashion_search.vectordb.ingest import ingest
 from fashion_search.vectordb.store import CatalogStore
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_search.client import ModelInfo, TritonUnavailable
+from fashion_search.catalog import CatalogItem
+from fashion_search.client import ModelInfo
+from fashion_search.errors import TritonUnavailable
 from fashion_search.preprocessing import PreprocessConfig
-from fashion_search.training.catalog import CatalogItem
 from fashion_search.vectordb.ingest import ingest
 from fashion_search.vectordb.store import CatalogStore, collection_name
 

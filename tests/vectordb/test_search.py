@@ -2,11 +2,10 @@
 
 import pytest
 
+from fashion_search.errors import CatalogNotIndexed, UnknownCategory
 from fashion_search.search import VisualSearch
 from fashion_search.vectordb.store import (
-    CatalogNotIndexed,
     CatalogStore,
-    UnknownCategory,
     category_filter,
     collection_name,
 )
@@ -98,3 +97,23 @@ def test_empty_catalogue_says_to_index_first(tmp_path):
     with pytest.raises(CatalogNotIndexed, match="fashion-search index"):
         store.current_collection()
     store.close()
+
+
+def test_a_collection_of_another_dimension_is_refused_with_what_to_do(tmp_path):
+    from fashion_search.errors import CollectionMismatch
+
+    store = CatalogStore(str(tmp_path / "dims.db"))
+    try:
+        store.ensure_collection("model-a", 8)
+        with pytest.raises(CollectionMismatch, match="holds 8-d vectors but the model gives 4-d"):
+            store.ensure_collection("model-a", 4)
+    finally:
+        store.close()
+
+
+def test_fewer_than_one_result_is_refused(indexed, catalog_items):
+    from fashion_search.errors import InvalidRequest
+
+    store, _ = indexed
+    with pytest.raises(InvalidRequest, match="at least 1"):
+        store.search([0.0] * store.dimension(store.current_collection()), k=0)

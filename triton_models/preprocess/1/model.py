@@ -10,7 +10,7 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from fashion_search.images import ImageError
+from fashion_search.errors import ImageError
 from fashion_search.preprocessing import PreprocessConfig, preprocess
 
 

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from fashion_search.training.backbone import (
-    BackboneError,
+from fashion_search.backbone import (
     EmbeddingModel,
     create_backbone,
     pretrained_weights_path,
     rename_lite_keys,
 )
+from fashion_search.errors import BackboneError
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 def test_every_packaged_weight_maps_to_every_timm_key(name):
     import timm
 
-    from fashion_search.training.backbone import BACKBONES
+    from fashion_search.backbone import BACKBONES
 
     model = timm.create_model(BACKBONES[name][0], pretrained=False)
     state = torch.load(pretrained_weights_path(name), map_location="cpu", weights_only=True)
@@ -53,8 +53,8 @@ IMAGENET_JERSEY = 610  # "jersey, T-shirt"
 
 def test_imagenet_head_recognises_real_shoes_and_tshirts(products_dir):
     """A wrong key mapping loads without error but cannot name a shoe."""
+    from fashion_search.catalog import open_catalog
     from fashion_search.preprocessing import PreprocessConfig, preprocess
-    from fashion_search.training.catalog import open_catalog
 
     items = open_catalog(products_dir)
     shoes = [i for i in items if i.category == "Sports Shoes"][:8]
@@ -75,7 +75,7 @@ def test_imagenet_head_recognises_real_shoes_and_tshirts(products_dir):
 
 @pytest.mark.parametrize("stages", [1, 2, 7])
 def test_the_trunk_and_top_together_equal_the_backbone(stages):
-    from fashion_search.training.backbone import split_backbone
+    from fashion_search.backbone import split_backbone
 
     backbone = create_backbone("efficientnet_lite0").eval()
     trunk, top = split_backbone(backbone, stages)

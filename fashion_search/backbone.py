@@ -17,6 +17,9 @@ import timm
 import torch
 from torch import nn
 
+from fashion_search.config import DEFAULT_BACKBONE
+from fashion_search.errors import BackboneError
+
 log = logging.getLogger(__name__)
 
 # name -> (timm architecture, weights package, weights class)
@@ -39,10 +42,6 @@ _SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "con
 _STEM_HEAD = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head",
               "_bn1": "bn2", "_fc": "classifier"}
 _BLOCK_KEY = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(.+)$")
-
-
-class BackboneError(ValueError):
-    """An unknown backbone name or weights that do not fit it."""
 
 
 def pretrained_weights_path(name: str) -> Path:
@@ -122,7 +121,7 @@ def load_weights(model: nn.Module, path: Path) -> None:
 
 
 def create_backbone(
-    name: str = "efficientnet_lite0", pretrained: bool = True, keep_classifier: bool = False,
+    name: str = DEFAULT_BACKBONE, pretrained: bool = True, keep_classifier: bool = False,
     weights: Path | None = None,
 ) -> nn.Module:
     """A timm backbone whose forward gives pooled features (or ImageNet logits if kept).

@@ -3,13 +3,13 @@
 import pytest
 from PIL import Image
 
-from fashion_search.training.catalog import (
-    CatalogError,
+from fashion_search.catalog import (
     open_catalog,
     read_csv_catalog,
     read_deepfashion_catalog,
     read_folder_catalog,
 )
+from fashion_search.errors import CatalogError
 
 pytestmark = pytest.mark.unit
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fashion_search.errors import CatalogError
 from fashion_search.images import load_image
 
 log = logging.getLogger(__name__)
@@ -20,10 +21,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 SPLIT_NAMES = {"train", "val", "validation", "test"}
 CATEGORY_COLUMNS = ("category", "articleType", "label", "class")
 IMAGE_COLUMNS = ("image", "filename", "file", "path", "image_path")
-
-
-class CatalogError(ValueError):
-    """A catalogue that cannot be read; the message says what layout was expected."""
 
 
 @dataclass(frozen=True)

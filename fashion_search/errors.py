@@ -1,0 +1,103 @@
+"""Every failure a person can fix, as one family the CLI catches and prints in one line.
+
+Each class also derives from the built-in error it refines (``ValueError``,
+``ConnectionError``...), so callers that catch those keep working. Messages
+say what went wrong and what to do; they name the file, server or setting.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class FashionSearchError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ImageError(FashionSearchError, ValueError):
+    """A photo that cannot be used; the message names it and says what to do."""
+
+
+class CatalogError(FashionSearchError, ValueError):
+    """A catalogue that cannot be read; the message says what layout was expected."""
+
+
+class RecipeError(FashionSearchError, ValueError):
+    """A training or evaluation setting that cannot work; the message says what to change."""
+
+
+class BackboneError(FashionSearchError, ValueError):
+    """An unknown backbone name or weights that do not fit it."""
+
+
+class CheckpointError(FashionSearchError, ValueError):
+    """A checkpoint that is missing, unreadable or not one of ours."""
+
+
+class ParityError(FashionSearchError):
+    """The exported graph does not reproduce the PyTorch model."""
+
+
+class RepositoryError(FashionSearchError):
+    """The Triton configs and the ONNX graph disagree, or the model repository is not built."""
+
+
+class ServerError(FashionSearchError):
+    """Triton could not be started; carries the server's own log lines."""
+
+
+class TritonUnavailable(FashionSearchError, ConnectionError):
+    """The server is down or unreachable; the message says how to start or point to it."""
+
+
+class TritonTimeout(FashionSearchError, TimeoutError):
+    """The server is up but did not answer in time (overloaded, or a batch too large)."""
+
+
+class EmbeddingError(FashionSearchError, ValueError):
+    """The server refused a request, usually because a photo was unreadable.
+
+    ``reason`` is the server's words about the photo, without Triton's prefix
+    naming the ensemble and the photo's index in the request.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        match = re.search(r"image \d+: (.*)$", message, re.S)
+        self.reason = match.group(1) if match else message
+
+
+class ServedModelMismatch(FashionSearchError):
+    """Triton serves a different model from the one asked for."""
+
+
+class DownloadError(FashionSearchError):
+    """The default catalogue could not be fetched; the message offers the local way."""
+
+
+class MilvusUnavailable(FashionSearchError, ConnectionError):
+    """The Milvus catalogue cannot be opened or reached."""
+
+
+class CatalogNotIndexed(FashionSearchError, LookupError):
+    """No collection behind the alias yet; the message says how to build one."""
+
+
+class CollectionMismatch(FashionSearchError, ValueError):
+    """A collection that cannot take this model's vectors (another dimension)."""
+
+
+class UnknownCategory(FashionSearchError, ValueError):
+    """A category filter naming a category the catalogue does not have."""
+
+
+class InvalidRequest(FashionSearchError, ValueError):
+    """A search or step argument out of range (``k`` below 1, say)."""
+
+
+class NoClassifier(FashionSearchError, ValueError):
+    """Category "auto" asked of a model that has no category classifier."""
+
+
+class MissingInput(FashionSearchError, FileNotFoundError):
+    """A file or folder the user named does not exist."""

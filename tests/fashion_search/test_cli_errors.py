@@ -1,0 +1,70 @@
+"""Every known failure reaches a shell user as one line that says what to do."""
+
+import pytest
+
+from fashion_search.cli import main
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def home(monkeypatch, tmp_path):
+    monkeypatch.setenv("FASHION_SEARCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FASHION_SEARCH_MODEL_REPOSITORY", raising=False)
+    return tmp_path / "home"
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if not line[:2].isdigit()]  # log lines start hh:
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert main(["export", "--checkpoint", str(bad)]) == 2
+    assert "model.pt: not a readable fashion-search checkpoint" in one_line_error(capsys)
+
+
+def test_a_missing_checkpoint(tmp_path, capsys):
+    assert main(["export", "--checkpoint", str(tmp_path / "nope.pt")]) == 2
+    assert "no such checkpoint; train one with `fashion-search train`" in one_line_error(capsys)
+
+
+def test_a_checkpoint_and_untuned_together(tmp_path, capsys):
+    assert main(["export", "--checkpoint", str(tmp_path / "m.pt"), "--untuned"]) == 2
+    assert "not both" in one_line_error(capsys)
+
+
+def test_building_into_the_templates_is_refused_before_any_work(monkeypatch, home, capsys):
+    from fashion_search.config import PROJECT_ROOT
+
+    monkeypatch.setenv("FASHION_SEARCH_MODEL_REPOSITORY", str(PROJECT_ROOT / "triton_models"))
+    assert main(["export"]) == 2
+    assert "must not be the templates folder" in one_line_error(capsys)
+    assert not (home / "export").exists()
+
+
+def test_a_photo_that_does_not_exist(tmp_path, capsys):
+    assert main(["search", str(tmp_path / "missing.jpg")]) == 2
+    assert "missing.jpg: no such photo" in one_line_error(capsys)
+
+
+def test_a_catalogue_that_does_not_exist(tmp_path, capsys):
+    assert main(["index", "--no-serve", "--catalog", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such catalogue folder or CSV file" in one_line_error(capsys)
+
+
+def test_an_unknown_backbone(capsys):
+    assert main(["export", "--backbone", "vgg99"]) == 2
+    assert "unknown backbone 'vgg99'" in one_line_error(capsys)
+
+
+def test_resume_without_a_run(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path), "--resume"]) == 2
+    assert one_line_error(capsys) == (f"error: {tmp_path / 'last.pt'}: nothing to resume; "
+                                      "start without --resume")
