@@ -1,4 +1,5 @@
-# Triton on an NVIDIA GPU: the official image serves triton_models/ as committed.
+# Triton on an NVIDIA GPU: the official image serves the built repository
+# (artifacts/model_repository, rendered by `fashion-search export`), mounted at /models.
 # The preprocess model (Python backend) imports this project's preprocessing,
 # so the package is installed into the image's Python.
 ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3

@@ -65,11 +65,9 @@ def test_server_that_fails_to_start_shows_its_log(settings, exported, tmp_path):
         TritonServer(broken, options).start()
 
 
-def test_missing_model_file_says_to_export(settings, tmp_path):
-    repo = tmp_path / "empty_models"
-    shutil.copytree(settings.model_repository, repo, ignore=shutil.ignore_patterns("*.onnx"))
-    empty = replace(settings, home=tmp_path / "home", model_repository_dir=str(repo))
-    with pytest.raises(ServerError, match="fashion-search export"):
+def test_an_unbuilt_repository_says_to_export(settings, tmp_path):
+    empty = replace(settings, home=tmp_path / "home", model_repository_dir=str(tmp_path / "none"))
+    with pytest.raises(ServerError, match="is not built; build it with `fashion-search export`"):
         TritonServer(empty).start()
 
 
