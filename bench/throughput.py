@@ -35,7 +35,8 @@ from fashion_search.preprocessing import preprocess
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
 from fashion_search.vectordb.indexing import resolve_catalog
-from fashion_search.vectordb.ingest import ingest
+from fashion_search.vectordb.lifecycle import rebuild
+from fashion_search.vectordb.schema import Row as CatalogRow
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,8 @@ def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries
     with tempfile.TemporaryDirectory() as tmp:
         store = CatalogStore(str(Path(tmp) / "bench.db"), alias="bench")
         name = store.ensure_collection(info.version, info.dim, info.metric)
-        ids = [f"item-{i}" for i in range(len(vectors))]
-        categories = [f"c{i % 10}" for i in range(len(vectors))]
-        store.upsert(name, ids, vectors, categories, [""] * len(ids), [{}] * len(ids), info.version)
+        store.insert(name, [CatalogRow(f"item-{i}", vector, f"c{i % 10}", "", info.version)
+                            for i, vector in enumerate(vectors)])
         store.point_alias(name)
         search = VisualSearch(client, store)
         search.search(photos[0], k=10)
@@ -212,10 +212,10 @@ def bench_ingest(paths: Sequence[Path], url: str) -> Row:
     client = EmbeddingClient(url)
     with tempfile.TemporaryDirectory() as tmp:
         store = CatalogStore(str(Path(tmp) / "ingest.db"), alias="bench")
-        report = ingest(items, client, store, progress=False)
+        report = rebuild(items, client, store, progress=False)
         store.close()
     client.close()
-    return Row("ingest: files -> Triton -> Milvus upsert", report.rate,
+    return Row("ingest: files -> Triton -> Milvus", report.rate,
                note=f"batch {BATCH}, 4 requests in flight")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from fashion_search.export.run import ServedModel, ensure_model
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
 from fashion_search.vectordb.indexing import index, resolve_catalog
-from fashion_search.vectordb.store import CatalogStore, collection_name
+from fashion_search.vectordb.lifecycle import catalog_key
+from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,14 @@ class RunningDemo:
         self.stack.close()
 
 
-def _already_indexed(store: CatalogStore, settings: Settings, catalog: Path, version: str) -> bool:
-    record = settings.home / "index-config.json"
-    if not record.is_file():
-        return False
-    done = json.loads(record.read_text()).get("index", {})
+def _already_indexed(store: CatalogStore, catalog: Path, version: str) -> bool:
+    """The live collection holds this catalogue, embedded by this model."""
     try:
-        current = store.current_collection()
+        live = store.info(store.current_collection())
     except CatalogNotIndexed:
         return False
-    return (done.get("catalog") == str(catalog) and current == collection_name(version)
-            and done.get("limit") is None and store.count(current) > 0)
+    return (live.catalog == catalog_key(catalog) and live.model_version == version
+            and store.count(live.name) > 0)
 
 
 def demo(
@@ -69,7 +66,7 @@ def demo(
         client = ensure_server(settings, stack, expected_version=served.version)
         store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
         stack.callback(store.close)
-        if reindex or not _already_indexed(store, settings, path, client.info().version):
+        if reindex or not _already_indexed(store, path, client.info().version):
             report = index(catalog=path, triton_url=settings.triton_url, store=store,
                            settings=settings)
             if report.skipped:

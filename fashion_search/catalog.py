@@ -1,7 +1,7 @@
 """Catalogue readers: the layouts people keep clothing photos in.
 
 Each reader yields :class:`CatalogItem` with an id taken from the catalogue
-itself (a file path or a CSV id), never a counter, so re-indexing is an upsert.
+itself (a file path or a CSV id), never a counter, so every item is one row.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from fashion_search.config import BATCH_SIZE, DEFAULT_BACKBONE, load_settings
+from fashion_search.config import BATCH_SIZE, DEFAULT_BACKBONE, KEEP_COLLECTIONS, load_settings
 from fashion_search.errors import FashionSearchError, MissingInput
 from fashion_search.training.config import TrainConfig
 
@@ -117,9 +117,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
             # the running server (if it serves this model), else one for this run
             ensure_server(settings, stack, expected_version=served.version)
         report = index(catalog=args.catalog, category_column=args.category_column,
+                       incremental=args.incremental, keep=args.keep,
                        batch_size=args.batch_size, limit=args.limit, settings=settings)
-    print(f"indexed {report.indexed} photos into {report.collection} in {report.seconds:.1f}s "
-          f"({report.rate:.1f} photos/s)")
+    print(f"{report.mode} index: {report.indexed} items live in {report.collection}")
+    print(f"  added {report.added}, changed {report.changed}, removed {report.removed}, "
+          f"unchanged {report.unchanged}, skipped {len(report.skipped)}")
+    print("  took " + ", ".join(f"{step} {s:.1f}s" for step, s in report.timings.items())
+          + (f" ({report.rate:.1f} photos/s embedded)" if report.rate else ""))
+    if report.dropped:
+        print(f"  dropped older collections: {', '.join(report.dropped)}")
     if report.skipped:
         print(f"skipped {len(report.skipped)} photos:")
         for _, reason in report.skipped:
@@ -130,6 +136,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     from fashion_search.client import EmbeddingClient
     from fashion_search.search import VisualSearch
+    from fashion_search.vectordb.filters import parse_where
     from fashion_search.vectordb.store import CatalogStore
 
     settings = load_settings()
@@ -138,7 +145,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         raise MissingInput(f"{photo}: no such photo; give the path of a JPEG, PNG or WebP file")
     search = VisualSearch(EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s),
                           CatalogStore(settings.resolved_milvus_uri, settings.milvus_token))
-    results = search.find(photo.read_bytes(), k=args.k, category=args.category, name=str(photo))
+    results = search.find(photo.read_bytes(), k=args.k, category=args.category, name=str(photo),
+                          where=parse_where(args.where))
     hits = results.hits
     if args.json:
         print(json.dumps({"category": results.category, "suggestions": results.suggestions,
@@ -168,6 +176,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "catalogue":
+        from fashion_search.bench.catalog_scale import bench_catalog
+
+        print(bench_catalog(catalog=args.photos, rows=args.rows, server_uri=args.milvus_server))
+        return 0
     from fashion_search.bench.throughput import bench
 
     result = bench(photos=args.photos, count=args.count, collection_size=args.collection_size)
@@ -236,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category-column", help="CSV column holding the category")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="photos per Triton request")
     p.add_argument("--limit", type=int, help="index only the first N photos")
+    p.add_argument("--incremental", action="store_true",
+                   help="update the live collection in place: embed new and changed photos, "
+                        "delete removed ones (default: fill a new collection, then switch)")
+    p.add_argument("--keep", type=int, default=KEEP_COLLECTIONS,
+                   help="collections of this catalogue to keep, the live one included")
     p.add_argument("--no-serve", action="store_true",
                    help="fail instead of starting Triton when none is running")
     p.set_defaults(func=_cmd_index)
@@ -243,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="find catalogue items that look like a photo")
     p.add_argument("photo")
     p.add_argument("--category", help="only this category; 'auto': the one the model sees")
+    p.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="only items with this label value (repeat: the same column means "
+                        "either value, different columns must all match)")
     p.add_argument("-k", type=int, default=10, help="number of results")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_search)
@@ -256,7 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("bench", help="throughput and latency table")
-    p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue)")
+    p.add_argument("--suite", choices=["throughput", "catalogue"], default="throughput",
+                   help="embedding paths and queries, or catalogue search at scale")
+    p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "
+                                                  "for the catalogue suite the product photos)")
+    p.add_argument("--rows", type=int, default=100_000, help="catalogue suite: collection size")
+    p.add_argument("--milvus-server", help="catalogue suite: also measure this Milvus server URI")
     p.add_argument("--count", type=int, default=500)
     p.add_argument("--collection-size", type=int, default=10_000)
     p.set_defaults(func=_cmd_bench)

@@ -17,6 +17,9 @@ from fashion_search.files import write_text_atomic
 ENV_PREFIX = "FASHION_SEARCH_"
 # The pretrained backbone a model starts from unless told otherwise.
 DEFAULT_BACKBONE = "efficientnet_lite0"
+# Collections of one catalogue kept after an index, the live one included: the one
+# before stays, so a search that still points at it keeps working.
+KEEP_COLLECTIONS = 2
 # Photos per onnxruntime call or per Triton request, wherever photos go in batches.
 BATCH_SIZE = 32
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

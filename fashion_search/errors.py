@@ -83,12 +83,24 @@ class CatalogNotIndexed(FashionSearchError, LookupError):
     """No collection behind the alias yet; the message says how to build one."""
 
 
+class CatalogBusy(FashionSearchError):
+    """Another process holds the catalogue (a Milvus Lite file, or a writer's lease)."""
+
+
+class CatalogCheckFailed(FashionSearchError):
+    """A freshly indexed collection failed its checks, so it did not go live."""
+
+
 class CollectionMismatch(FashionSearchError, ValueError):
     """A collection that cannot take this model's vectors (another dimension)."""
 
 
 class UnknownCategory(FashionSearchError, ValueError):
     """A category filter naming a category the catalogue does not have."""
+
+
+class UnknownLabel(FashionSearchError, ValueError):
+    """A label filter naming a column or a value the catalogue does not have."""
 
 
 class InvalidRequest(FashionSearchError, ValueError):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fashion_search.client import EmbeddingClient
 from fashion_search.errors import EmbeddingError, ImageError, NoClassifier
-from fashion_search.vectordb.store import CatalogStore, Hit
+from fashion_search.vectordb.schema import Hit
+from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,8 @@ class VisualSearch:
         return self.store.categories()
 
     def find(self, photo: bytes, k: int = 10, category: str | None = None,
-             name: str = "photo", suggestions: int = 3) -> Results:
+             name: str = "photo", suggestions: int = 3,
+             where: Mapping[str, Sequence[str]] | None = None) -> Results:
         """Top ``k`` look-alikes and the categories the model sees in ``photo``.
 
         ``category="auto"`` searches within the most likely category that the
@@ -49,7 +52,7 @@ class VisualSearch:
             ranked = [(labels[i], float(probabilities[0][i])) for i in order]
         if category and category.strip().lower() == AUTO:
             category = self._auto_category(ranked)
-        hits = self.store.search(embeddings[0], k=k, category=category or None)
+        hits = self.store.search(embeddings[0], k=k, category=category or None, where=where)
         return Results(hits, ranked[:suggestions], category or None)
 
     def _auto_category(self, ranked: list[tuple[str, float]]) -> str:
@@ -65,6 +68,7 @@ class VisualSearch:
                            + ", ".join(known.values()))
 
     def search(self, photo: bytes, k: int = 10, category: str | None = None,
-               name: str = "photo") -> list[Hit]:
+               name: str = "photo", where: Mapping[str, Sequence[str]] | None = None
+               ) -> list[Hit]:
         """Top ``k`` look-alikes of ``photo``."""
-        return self.find(photo, k, category, name).hits
+        return self.find(photo, k, category, name, where=where).hits

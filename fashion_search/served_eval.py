@@ -25,7 +25,7 @@ from fashion_search.errors import CatalogError
 from fashion_search.export.run import ensure_model
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
-from fashion_search.vectordb.ingest import ingest
+from fashion_search.vectordb.lifecycle import rebuild
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def served_scores(loaded: LoadedModel, checkpoint: Path | None, queries: list[Ca
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="fashion-search-eval-"))
         store = CatalogStore(str(Path(tmp) / "eval.db"))
         stack.callback(store.close)
-        report = ingest(gallery, client, store, progress=progress)
+        report = rebuild(gallery, client, store, progress=progress)
         if report.skipped:
             raise CatalogError(f"{len(report.skipped)} product photos could not be indexed, "
                                f"first: {report.skipped[0][1]}; fix or remove them")

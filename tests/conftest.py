@@ -100,10 +100,52 @@ def catalog_items(products_dir):
 @pytest.fixture(scope="session")
 def indexed(settings, client, catalog_items):
     """A Milvus Lite catalogue of a few hundred real product photos."""
-    from fashion_search.vectordb.ingest import ingest
+    from fashion_search.vectordb.lifecycle import rebuild
     from fashion_search.vectordb.store import CatalogStore
 
     store = CatalogStore(settings.resolved_milvus_uri)
-    report = ingest(catalog_items, client, store, progress=False)
+    report = rebuild(catalog_items, client, store, progress=False)
     yield store, report
     store.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory) -> str:
+    """A real Milvus standalone server (the PyPI ``milvus`` launcher) on 127.0.0.1; its URI."""
+    import logging
+
+    from milvus import MilvusServer
+
+    server = MilvusServer()
+    server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
+    try:
+        server.start()
+    except (RuntimeError, TimeoutError) as err:
+        logs = Path(server.config.base_data_dir) / "logs" / "milvus-stderr.log"
+        tail = logs.read_text(errors="replace")[-2000:] if logs.exists() else ""
+        raise RuntimeError(f"the Milvus server did not start ({err}):\n{tail}") from err
+    logging.getLogger(__name__).info("Milvus server on 127.0.0.1:%d", server.listen_port)
+    yield f"http://127.0.0.1:{server.listen_port}"
+    server.stop()
+
+
+@pytest.fixture(params=["lite", "server"])
+def open_store(request, tmp_path):
+    """Opens stores on one fresh catalogue: a Milvus Lite file, or an alias on the real server."""
+    from fashion_search.vectordb.store import CatalogStore
+
+    if request.param == "lite":
+        uri, alias = str(tmp_path / "catalog.db"), "catalog"
+    else:
+        uri, alias = request.getfixturevalue("milvus_server"), f"t_{os.urandom(6).hex()}"
+    opened = []
+
+    def open_one() -> CatalogStore:
+        store = CatalogStore(uri, alias=alias)
+        opened.append(store)
+        return store
+
+    open_one.backend = request.param
+    yield open_one
+    for store in opened:
+        store.close()

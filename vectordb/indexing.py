@@ -1,4 +1,4 @@
-"""The ``index`` step: a catalogue folder or CSV -> a searchable Milvus collection."""
+"""The ``index`` step: a catalogue folder or CSV -> the live Milvus collection."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fashion_search.catalog import open_catalog
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE, Settings, load_settings, save_resolved_config
 from fashion_search.datasets import DEFAULT_CATALOG_URL, default_catalog
-from fashion_search.vectordb.ingest import IngestReport, ingest
+from fashion_search.vectordb.lifecycle import KEEP, IndexReport, catalog_key, rebuild, update
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,15 @@ def index(
     triton_url: str | None = None,
     milvus_uri: str | None = None,
     category_column: str | None = None,
+    incremental: bool = False,
+    keep: int = KEEP,
     batch_size: int = BATCH_SIZE,
     limit: int | None = None,
     progress: bool = True,
     store: CatalogStore | None = None,
     settings: Settings | None = None,
-) -> IngestReport:
-    """Embed every catalogue photo through Triton and upsert it into Milvus."""
+) -> IndexReport:
+    """Make the live collection equal to the catalogue (a new one, or updated in place)."""
     settings = settings or load_settings()
     path = resolve_catalog(catalog, settings, progress)
     items = open_catalog(path, category_column=category_column)
@@ -46,8 +48,9 @@ def index(
     own_store = store is None
     if own_store:
         store = CatalogStore(milvus_uri or settings.resolved_milvus_uri, settings.milvus_token)
+    step = update if incremental else rebuild
     try:
-        report = ingest(items, client, store, batch_size=batch_size, progress=progress)
+        report = step(items, client, store, catalog_key(path), keep, batch_size, progress)
     finally:
         client.close()
         if own_store:
@@ -55,8 +58,6 @@ def index(
     save_resolved_config(
         settings.home / "index-config.json", settings=settings,
         index={"catalog": str(path), "category_column": category_column, "batch_size": batch_size,
-               "limit": limit, "collection": report.collection,
-               "model_version": report.model_version, "indexed": report.indexed,
-               "skipped": report.skipped},
+               "incremental": incremental, "keep": keep, "limit": limit, "report": report},
     )
     return report

@@ -1,16 +1,19 @@
-"""Ingestion: catalogue photos -> Triton embeddings -> Milvus upserts.
+"""Ingestion: catalogue photos -> Triton embeddings -> rows in one Milvus collection.
 
 Reading files, embedding and writing overlap (several requests in flight) so
 the model, not the pipeline around it, sets the pace. A photo the server
 cannot read is retried alone, reported by name and skipped; the rest go on.
+Which collection, and when it goes live, is the lifecycle's business.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -21,9 +24,12 @@ from fashion_search.catalog import CatalogItem
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE
 from fashion_search.errors import EmbeddingError
+from fashion_search.vectordb.schema import Row
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
+
+SAMPLES = 5  # items kept to check that a finished collection finds them
 
 
 @dataclass
@@ -33,37 +39,45 @@ class IngestReport:
     indexed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    samples: list[tuple[str, np.ndarray]] = field(default_factory=list, repr=False)
 
     @property
     def rate(self) -> float:
         return self.indexed / self.seconds if self.seconds else 0.0
 
 
-def _read(item: CatalogItem) -> bytes | str:
+def content_hash(item: CatalogItem) -> str:
+    """Changes when the photo, its crop box, its category or its labels change."""
+    digest = hashlib.sha256(item.path.read_bytes())
+    digest.update(json.dumps([item.category, item.labels, item.bbox], sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+def _read(item: CatalogItem) -> tuple[bytes, str] | str:
     try:
-        return item.read_bytes()
+        return item.read_bytes(), content_hash(item)
     except (OSError, ValueError) as err:
         return f"{item.path}: cannot read the file ({err})"
 
 
 def _embed_batch(
     client: EmbeddingClient, items: Sequence[CatalogItem]
-) -> tuple[list[CatalogItem], np.ndarray, list[tuple[str, str]]]:
+) -> tuple[list[tuple[CatalogItem, str]], np.ndarray, list[tuple[str, str]]]:
     """Embed a batch; on a refusal, embed one by one to name the bad photos."""
     payloads = [_read(item) for item in items]
     skipped = [(it.id, p) for it, p in zip(items, payloads) if isinstance(p, str)]
-    good = [(it, p) for it, p in zip(items, payloads) if isinstance(p, bytes)]
+    good = [(it, p) for it, p in zip(items, payloads) if not isinstance(p, str)]
     if not good:
         return [], np.zeros((0, 0), np.float32), skipped
     try:
-        vectors = client.embed([p for _, p in good])
-        return [it for it, _ in good], vectors, skipped
+        vectors = client.embed([data for _, (data, _) in good])
+        return [(it, digest) for it, (_, digest) in good], vectors, skipped
     except EmbeddingError:
         kept, rows = [], []
-        for item, payload in good:
+        for item, (data, digest) in good:
             try:
-                rows.append(client.embed_one(payload))
-                kept.append(item)
+                rows.append(client.embed_one(data))
+                kept.append((item, digest))
             except EmbeddingError as err:
                 skipped.append((item.id, f"{item.path}: {err.reason}"))
         return kept, np.stack(rows) if rows else np.zeros((0, 0), np.float32), skipped
@@ -75,15 +89,19 @@ def _batches(items: Sequence[CatalogItem], size: int) -> Iterator[Sequence[Catal
 
 
 def ingest(
-    items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore,
+    items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore, collection: str,
     batch_size: int = BATCH_SIZE, in_flight: int = 4, progress: bool = True,
+    on_batch: Callable[[], None] | None = None, desc: str = "indexing", replace: bool = False,
 ) -> IngestReport:
-    """Upsert every item into the collection for the served model, then switch the alias."""
-    info = client.info()
-    name = store.ensure_collection(info.version, info.dim, info.metric)
-    report = IngestReport(name, info.version)
+    """Embed every item with the served model and write it into ``collection``.
+
+    ``replace`` first deletes rows with the same ids (an update in place).
+    """
+    write = store.replace if replace else store.insert
+    version = client.info().version
+    report = IngestReport(collection, version)
     started = time.perf_counter()
-    bar = tqdm(total=len(items), unit="photo", desc="indexing", disable=not progress,
+    bar = tqdm(total=len(items), unit="photo", desc=desc, disable=not progress,
                dynamic_ncols=True)
     with ThreadPoolExecutor(max_workers=in_flight) as pool:
         pending: deque = deque()
@@ -95,18 +113,20 @@ def ingest(
                 break
             kept, vectors, skipped = pending.popleft().result()
             if kept:
-                report.indexed += store.upsert(
-                    name, [i.id for i in kept], vectors, [i.category for i in kept],
-                    [str(i.path) for i in kept], [i.labels for i in kept], info.version,
-                )
+                rows = [Row(item.id, vector, item.category, str(item.path), version, digest,
+                            item.labels) for (item, digest), vector in zip(kept, vectors)]
+                report.indexed += write(collection, rows)
+                if len(report.samples) < SAMPLES:
+                    report.samples.append((rows[0].id, rows[0].embedding))
             for _, reason in skipped:
                 log.warning("skipped %s", reason)
             report.skipped.extend(skipped)
             bar.update(len(kept) + len(skipped))
             bar.set_postfix(skipped=len(report.skipped))
+            if on_batch:
+                on_batch()
     bar.close()
-    store.point_alias(name)
     report.seconds = time.perf_counter() - started
-    log.info("indexed %d photos into %s in %.1fs (%.1f photos/s), skipped %d",
-             report.indexed, name, report.seconds, report.rate, len(report.skipped))
+    log.info("embedded %d photos into %s in %.1fs (%.1f photos/s), skipped %d",
+             report.indexed, collection, report.seconds, report.rate, len(report.skipped))
     return report

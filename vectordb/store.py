@@ -1,22 +1,23 @@
-"""The catalogue in Milvus: one collection per model version, behind an alias.
+"""The catalogue in Milvus: one collection per indexing run, behind an alias.
 
-The collection's dimension and metric come from the model, and each row says
-which model version embedded it. A re-index fills a new collection and then
-points the alias at it, so searches never see a mix of two models. Milvus
-Lite has no aliases, so the pointer is also kept in a small collection that
-works on Lite and on a server alike.
+A collection's dimension and metric come from the model; it records (in its
+description) the model version, the catalogue and the run that filled it, and
+each row records the model version that embedded it. An index run fills a new
+collection and then points the alias at it, so searches never see a mix of
+two catalogues or two models. A Milvus server has native aliases; Milvus Lite
+has none, so there the pointer is a row in a small collection of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import re
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -30,36 +31,41 @@ from fashion_search.errors import (
     MilvusUnavailable,
     UnknownCategory,
 )
+from fashion_search.vectordb.filters import expression, label_fields, quote, resolve_where
+from fashion_search.vectordb.lock import LiteFileLock
+from fashion_search.vectordb.schema import (
+    DEFAULT_ALIAS,
+    HNSW,
+    MAX_TEXT,
+    PREFIX,
+    VECTOR_FIELD,
+    CollectionInfo,
+    Hit,
+    Row,
+    build_schema,
+    collection_name,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALIAS = "catalog"
-VECTOR_FIELD = "embedding"
 POINTER_COLLECTION = "fashion_search_aliases"
-MAX_ID = 512
-MAX_TEXT = 1024
+LEASE_COLLECTION = "fashion_search_leases"
 POINTER_TTL_S = 5.0  # how long a search trusts its idea of the alias
-UPSERT_BATCH = 1000  # Milvus Lite slows badly above ~2k rows per call
+WRITE_BATCH = 1000  # Milvus Lite slows badly above ~2k rows per call
+STRONG = {"consistency_level": "Strong"}  # read what was just written (server)
+HNSW_SEARCH = {"params": {"ef": 128}}
 
 
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    score: float
-    category: str
-    image_path: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-def collection_name(model_version: str) -> str:
-    return "items_" + re.sub(r"[^0-9A-Za-z_]", "_", model_version)
-
-
-def category_filter(category: str | None) -> str:
-    """A Milvus expression from a parameter; the value is quoted, never pasted."""
-    if not category:
-        return ""
-    return f"category == {json.dumps(category, ensure_ascii=False)}"
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Silence a library logger for one call whose failure is expected and handled."""
+    target = logging.getLogger(logger)
+    level = target.level
+    target.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        target.setLevel(level)
 
 
 class CatalogStore:
@@ -68,140 +74,240 @@ class CatalogStore:
     def __init__(self, uri: str, token: str = "", alias: str = DEFAULT_ALIAS):
         self.uri = uri
         self.alias = alias
-        if "://" not in uri:
-            Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.is_lite = "://" not in uri
+        self._lock = LiteFileLock(Path(uri).expanduser()) if self.is_lite else None
+        if self._lock:
+            self._lock.acquire()  # names the other process instead of Lite's bare failure
         try:
             with warnings.catch_warnings():
                 # milvus-lite 2.5 imports pkg_resources, which warns on every start.
                 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
                 self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         except MilvusException as err:
+            self._release()
             raise MilvusUnavailable(
                 f"cannot open the Milvus catalogue at {uri} ({err.message}); check "
                 f"{ENV_PREFIX}MILVUS_URI, or leave it unset to use a local Milvus Lite file"
             ) from err
-        self._categories: list[str] | None = None
+        self._values: tuple[str, dict[str, list[str]]] | None = None  # (collection, field values)
         self._current: tuple[str, float] | None = None
+        self._infos: dict[str, CollectionInfo] = {}
 
     # --- collections -------------------------------------------------------
-    def ensure_collection(self, model_version: str, dim: int, metric: str = "COSINE") -> str:
-        """Create the collection for this model version if it does not exist."""
-        name = collection_name(model_version)
-        if self.client.has_collection(name):
-            got = self.dimension(name)
-            if got != dim:
+    def create_collection(self, info: CollectionInfo) -> str:
+        """A new, empty collection for ``info``; its schema has a field per catalogue column."""
+        if self.client.has_collection(info.name):
+            got = self.info(info.name)
+            if got.dim != info.dim:
                 raise CollectionMismatch(
-                    f"collection {name} in {self.uri} holds {got}-d vectors but the model gives "
-                    f"{dim}-d ones; drop the collection or use another {ENV_PREFIX}MILVUS_URI")
-            self.client.load_collection(name)
-            return name
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
-        schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("category", DataType.VARCHAR, max_length=MAX_TEXT)
-        schema.add_field("image_path", DataType.VARCHAR, max_length=MAX_TEXT * 4)
-        schema.add_field("model_version", DataType.VARCHAR, max_length=MAX_TEXT)
-        schema.add_field("labels", DataType.JSON)
+                    f"collection {info.name} in {self.uri} holds {got.dim}-d vectors but the "
+                    f"model gives {info.dim}-d ones; drop the collection or use another "
+                    f"{ENV_PREFIX}MILVUS_URI")
+            self.client.load_collection(info.name)
+            return info.name
+        schema = build_schema(info, partition_key=not self.is_lite)
         index = self.client.prepare_index_params()
-        index.add_index(VECTOR_FIELD, index_type="FLAT", metric_type=metric)
-        self.client.create_collection(name, schema=schema, index_params=index)
-        log.info("created collection %s (dim %d, %s)", name, dim, metric)
-        return name
+        spec = {"index_type": "FLAT"} if self.is_lite else HNSW
+        index.add_index(VECTOR_FIELD, metric_type=info.metric, **spec)
+        self.client.create_collection(info.name, schema=schema, index_params=index)
+        self._infos[info.name] = info
+        log.info("created collection %s (dim %d, %s)", info.name, info.dim, info.metric)
+        return info.name
 
-    def dimension(self, name: str) -> int:
-        for spec in self.client.describe_collection(name)["fields"]:
-            if spec["name"] == VECTOR_FIELD:
-                return int(spec["params"]["dim"])
-        raise CollectionMismatch(f"collection {name} in {self.uri} has no {VECTOR_FIELD} field; "
-                                 "it was not made by fashion-search: use another collection")
+    def ensure_collection(self, model_version: str, dim: int, metric: str = "COSINE",
+                          columns: Sequence[str] = ()) -> str:
+        """The run-less collection of a model version (tests, benchmarks), created if missing."""
+        name = collection_name(model_version)
+        return self.create_collection(CollectionInfo(name, model_version, dim, metric, self.alias,
+                                                     columns=label_fields(columns)))
 
-    def _ensure_pointer(self) -> None:
-        if self.client.has_collection(POINTER_COLLECTION):
-            self.client.load_collection(POINTER_COLLECTION)
+    def info(self, name: str) -> CollectionInfo:
+        if name not in self._infos:
+            described = self.client.describe_collection(name)
+            try:
+                data = json.loads(described.get("description") or "{}")
+                self._infos[name] = CollectionInfo(**data)
+            except (json.JSONDecodeError, TypeError) as err:
+                raise CollectionMismatch(f"collection {name} in {self.uri} was not made by "
+                                         "fashion-search; use another collection") from err
+        return self._infos[name]
+
+    def collections(self) -> list[CollectionInfo]:
+        """This alias's collections, oldest run first."""
+        found = []
+        for name in self.client.list_collections():
+            if name.startswith(PREFIX):
+                info = self.info(name)
+                if info.alias == self.alias:
+                    found.append(info)
+        return sorted(found, key=lambda i: (i.run, i.name))
+
+    def drop(self, name: str) -> None:
+        self.client.drop_collection(name)
+        self._infos.pop(name, None)
+        log.info("dropped collection %s", name)
+
+    # --- the alias -----------------------------------------------------------
+    def _small_collection(self, name: str, key: str, fields: Sequence[str]) -> None:
+        if self.client.has_collection(name):
+            self.client.load_collection(name)
             return
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("alias", DataType.VARCHAR, is_primary=True, max_length=256)
-        schema.add_field("collection", DataType.VARCHAR, max_length=256)
+        schema.add_field(key, DataType.VARCHAR, is_primary=True, max_length=256)
+        for name_ in fields:
+            schema.add_field(name_, DataType.VARCHAR, max_length=MAX_TEXT)
         schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
         index = self.client.prepare_index_params()
         index.add_index("unused", index_type="FLAT", metric_type="L2")
-        self.client.create_collection(POINTER_COLLECTION, schema=schema, index_params=index)
+        self.client.create_collection(name, schema=schema, index_params=index)
 
     def point_alias(self, name: str) -> None:
-        """Make searches through the alias use ``name`` from now on."""
-        self._ensure_pointer()
-        self.client.upsert(POINTER_COLLECTION,
-                           [{"alias": self.alias, "collection": name, "unused": [0.0, 0.0]}])
-        self._categories = None
-        self._current = None
+        """Make searches through the alias use ``name`` from now on, in one step."""
+        if self.is_lite:
+            self._small_collection(POINTER_COLLECTION, "alias", ["collection"])
+            self.client.upsert(POINTER_COLLECTION,
+                               [{"alias": self.alias, "collection": name, "unused": [0.0, 0.0]}])
+        elif self._native_target() is None:
+            self.client.create_alias(name, self.alias)
+        else:
+            self.client.alter_alias(name, self.alias)
+        self.refresh()
         log.info("alias %s -> %s", self.alias, name)
+
+    def refresh(self) -> None:
+        """Forget what this process cached about the live collection."""
+        self._values = None
+        self._current = None
+
+    def _native_target(self) -> str | None:
+        try:
+            with _quiet("pymilvus"):  # a missing alias is an answer here, not an error
+                return self.client.describe_alias(self.alias)["collection_name"]
+        except MilvusException:
+            return None
+
+    def _pointer_target(self) -> str | None:
+        if self.is_lite:
+            if not self.client.has_collection(POINTER_COLLECTION):
+                return None
+            self.client.load_collection(POINTER_COLLECTION)
+            rows = self.client.query(POINTER_COLLECTION, filter=f"alias == {quote(self.alias)}",
+                                     output_fields=["collection"])
+            return rows[0]["collection"] if rows else None
+        return self._native_target()
 
     def current_collection(self) -> str:
         """The collection behind the alias, re-read at most every few seconds."""
         now = time.monotonic()
         if self._current and now - self._current[1] < POINTER_TTL_S:
             return self._current[0]
-        if self.client.has_collection(POINTER_COLLECTION):
-            self.client.load_collection(POINTER_COLLECTION)
-            rows = self.client.query(POINTER_COLLECTION,
-                                     filter=f"alias == {json.dumps(self.alias)}",
-                                     output_fields=["collection"])
-            if rows and self.client.has_collection(rows[0]["collection"]):
-                name = rows[0]["collection"]
-                if not self._current or self._current[0] != name:
-                    self.client.load_collection(name)
-                    self._categories = None
-                self._current = (name, now)
-                return name
+        name = self._pointer_target()
+        if name and self.client.has_collection(name):
+            if not self._current or self._current[0] != name:
+                self.client.load_collection(name)
+            self._current = (name, now)
+            return name
         raise CatalogNotIndexed(
             f"the catalogue at {self.uri} has not been indexed yet; "
             "run `fashion-search index --catalog PATH` first"
         )
 
+    # --- writer leases (server) ----------------------------------------------
+    def read_lease(self, alias: str) -> tuple[str, float, dict[str, Any]] | None:
+        self._small_collection(LEASE_COLLECTION, "alias", ["token", "expires", "owner"])
+        rows = self.client.query(LEASE_COLLECTION, filter=f"alias == {quote(alias)}",
+                                 output_fields=["token", "expires", "owner"], **STRONG)
+        if not rows or not rows[0]["token"]:
+            return None
+        return rows[0]["token"], float(rows[0]["expires"]), json.loads(rows[0]["owner"] or "{}")
+
+    def write_lease(self, alias: str, token: str, expires: float, owner: dict[str, Any]) -> None:
+        self._small_collection(LEASE_COLLECTION, "alias", ["token", "expires", "owner"])
+        self.client.upsert(LEASE_COLLECTION, [{"alias": alias, "token": token,
+                                               "expires": repr(expires),
+                                               "owner": json.dumps(owner), "unused": [0.0, 0.0]}])
+
     # --- rows ----------------------------------------------------------------
-    def upsert(self, name: str, ids: Sequence[str], embeddings: np.ndarray,
-               categories: Sequence[str], image_paths: Sequence[str],
-               labels: Sequence[dict], model_version: str) -> int:
-        rows = [
-            {"id": i, VECTOR_FIELD: e.astype(np.float32).tolist(), "category": c,
-             "image_path": p, "model_version": model_version, "labels": lab}
-            for i, e, c, p, lab in zip(ids, embeddings, categories, image_paths, labels)
-        ]
-        for start in range(0, len(rows), UPSERT_BATCH):
-            self.client.upsert(name, rows[start:start + UPSERT_BATCH])
-        return len(rows)
+    def insert(self, name: str, rows: Sequence[Row]) -> int:
+        """Add rows whose ids the collection does not hold yet.
+
+        Rows go in by insert, not upsert: the Milvus 2.3 server files upserted
+        rows under the wrong partition key, and category filters then miss them.
+        """
+        columns = self.info(name).columns
+        records = []
+        for row in rows:
+            record = {"id": row.id, VECTOR_FIELD: np.asarray(row.embedding, np.float32).tolist(),
+                      "category": row.category[:MAX_TEXT], "image_path": row.image_path,
+                      "model_version": row.model_version, "content_hash": row.content_hash,
+                      "labels": row.labels}
+            for column, field_name in columns.items():
+                record[field_name] = str(row.labels.get(column, ""))[:MAX_TEXT]
+            records.append(record)
+        for start in range(0, len(records), WRITE_BATCH):
+            self.client.insert(name, records[start:start + WRITE_BATCH])
+        return len(records)
+
+    def replace(self, name: str, rows: Sequence[Row]) -> int:
+        """Insert rows, first deleting any rows with the same ids."""
+        self.delete(name, [row.id for row in rows])
+        return self.insert(name, rows)
+
+    def delete(self, name: str, ids: Sequence[str]) -> int:
+        for start in range(0, len(ids), WRITE_BATCH):
+            chunk = ids[start:start + WRITE_BATCH]
+            self.client.delete(name, filter=f"id in [{', '.join(quote(i) for i in chunk)}]")
+        return len(ids)
+
+    def _scan(self, name: str, fields: list[str]):
+        """Every row's ``fields``, in batches (no server-side snapshot on Lite; pymilvus copes)."""
+        # The 2.3 server gives the iterator no snapshot time; a strong read first makes
+        # every earlier write visible to it.
+        self.count(name)
+        with _quiet("pymilvus.orm.iterator"):
+            iterator = self.client.query_iterator(name, batch_size=2000, output_fields=fields,
+                                                  **STRONG)
+            while batch := iterator.next():
+                yield from batch
+            iterator.close()
+
+    def hashes(self, name: str) -> dict[str, str]:
+        """Item id -> content hash of every row."""
+        return {row["id"]: row["content_hash"] for row in self._scan(name, ["content_hash"])}
 
     def count(self, name: str | None = None) -> int:
         name = name or self.current_collection()
-        result = self.client.query(name, filter="", output_fields=["count(*)"])
+        result = self.client.query(name, filter="", output_fields=["count(*)"], **STRONG)
         return int(result[0]["count(*)"])
+
+    def field_values(self) -> dict[str, list[str]]:
+        """Every value of the category and of each label field in the current collection."""
+        name = self.current_collection()
+        if self._values is None or self._values[0] != name:
+            fields = ["category", *self.info(name).columns.values()]
+            found: dict[str, set[str]] = {f: set() for f in fields}
+            for row in self._scan(name, fields):
+                for f in fields:
+                    found[f].add(row[f])
+            self._values = (name, {f: sorted(v - {""}) for f, v in found.items()})
+        return self._values[1]
 
     def categories(self) -> list[str]:
         """Every category in the current collection, sorted."""
-        if self._categories is None:
-            name = self.current_collection()
-            found: set[str] = set()
-            # Milvus Lite has no server-side snapshot for iterators; pymilvus warns and copes.
-            iterator_log = logging.getLogger("pymilvus.orm.iterator")
-            level = iterator_log.level
-            iterator_log.setLevel(logging.ERROR)
-            try:
-                iterator = self.client.query_iterator(name, batch_size=2000,
-                                                      output_fields=["category"])
-                while batch := iterator.next():
-                    found.update(row["category"] for row in batch)
-                iterator.close()
-            finally:
-                iterator_log.setLevel(level)
-            self._categories = sorted(found)
-        return self._categories
+        return self.field_values()["category"]
+
+    def labels(self) -> dict[str, list[str]]:
+        """Catalogue column -> its values, for every label a search can filter on."""
+        values = self.field_values()
+        columns = self.info(self.current_collection()).columns
+        return {column: values[f] for column, f in columns.items()}
 
     def example_paths(self, count: int) -> list[str]:
         """Image paths of one item from each of the first ``count`` categories."""
         name = self.current_collection()
         paths = []
         for category in self.categories()[:count]:
-            rows = self.client.query(name, filter=category_filter(category),
+            rows = self.client.query(name, filter=expression(category),
                                      output_fields=["image_path"], limit=1)
             paths.extend(row["image_path"] for row in rows)
         return paths
@@ -216,16 +322,20 @@ class CatalogStore:
             return folded[0]
         raise UnknownCategory(f"unknown category {category!r}; choose one of: {', '.join(known)}")
 
-    def search(self, embedding: np.ndarray, k: int = 10, category: str | None = None) -> list[Hit]:
-        """Top ``k`` items by similarity, optionally only within ``category``."""
+    def search(self, embedding: np.ndarray, k: int = 10, category: str | None = None,
+               where: Mapping[str, Sequence[str]] | None = None) -> list[Hit]:
+        """Top ``k`` items by similarity, optionally within a category and label values."""
         if k < 1:
             raise InvalidRequest(f"the number of results must be at least 1, got {k}")
         name = self.current_collection()
         category = self.resolve_category(category) if category else None
+        checked = (resolve_where(where, self.info(name).columns, self.field_values())
+                   if where else None)
         result = self.client.search(
             name, [np.asarray(embedding, dtype=np.float32).tolist()], limit=k,
-            filter=category_filter(category),
+            filter=expression(category, checked),
             output_fields=["category", "image_path", "labels"],
+            search_params={} if self.is_lite else HNSW_SEARCH,
         )
         return [
             Hit(str(r["id"]), float(r["distance"]), r["entity"]["category"],
@@ -233,5 +343,12 @@ class CatalogStore:
             for r in result[0]
         ]
 
+    def _release(self) -> None:
+        if self._lock:
+            self._lock.release()
+
     def close(self) -> None:
-        self.client.close()
+        try:
+            self.client.close()
+        finally:
+            self._release()

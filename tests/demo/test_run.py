@@ -36,3 +36,21 @@ def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tm
     second.close()
     assert record.stat().st_mtime_ns == indexed_at
     assert triton.process.poll() is None  # a server it did not start is left running
+
+
+def test_another_catalogue_replaces_the_one_shown(settings, triton, small_catalog, tmp_path,
+                                                  clothing_dir):
+    from fashion_search.vectordb.store import CatalogStore
+
+    own = replace(settings, home=tmp_path / "home", milvus_uri=str(tmp_path / "demo.db"))
+    other = tmp_path / "other" / "skirt"
+    other.mkdir(parents=True)
+    for photo in sorted((clothing_dir / "test" / "skirt").glob("*.jpg"))[:3]:
+        (other / photo.name).write_bytes(photo.read_bytes())
+    demo(catalog=small_catalog, port=free_port(), settings=own).close()
+    demo(catalog=other.parent, port=free_port(), settings=own).close()
+    store = CatalogStore(own.resolved_milvus_uri)
+    try:
+        assert store.categories() == ["skirt"] and store.count() == 3
+    finally:
+        store.close()

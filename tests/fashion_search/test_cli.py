@@ -85,3 +85,38 @@ def test_zero_results_is_one_clear_line(env, catalog_items, capsys):
     assert main(["search", str(catalog_items[0].path), "-k", "0"]) == 2
     assert capsys.readouterr().err.strip() == ("error: the number of results must be at least 1, "
                                                "got 0")
+
+
+def _small_catalog(root, clothing_dir, label, count):
+    folder = root / label
+    folder.mkdir(parents=True)
+    for photo in sorted((clothing_dir / "train" / label).glob("*.jpg"))[:count]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    return root
+
+
+def test_a_second_catalogue_replaces_the_first_one(env, monkeypatch, tmp_path, clothing_dir,
+                                                   capsys):
+    monkeypatch.setenv("FASHION_SEARCH_MILVUS_URI", str(tmp_path / "stale.db"))
+    shoes = _small_catalog(tmp_path / "A", clothing_dir, "shoes", 20)
+    dresses = _small_catalog(tmp_path / "B", clothing_dir, "dress", 10)
+    assert main(["index", "--catalog", str(shoes)]) == 0
+    assert main(["index", "--catalog", str(dresses)]) == 0
+    out = capsys.readouterr().out
+    assert "full index: 10 items live" in out and "added 10, changed 0, removed 0" in out
+    shoe = next((shoes / "shoes").glob("*.jpg"))
+    assert main(["search", str(shoe), "-k", "5", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert len(hits) == 5 and {h["category"] for h in hits} == {"dress"}
+
+
+def test_search_filters_on_catalogue_columns(env, catalog_items, capsys):
+    query = catalog_items[0]
+    assert main(["search", str(query.path), "-k", "50", "--json", "--where", "gender=Women",
+                 "--where", "baseColour=black", "--where", "baseColour=White"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    expected = {i.id for i in catalog_items if i.labels["gender"] == "Women"
+                and i.labels["baseColour"] in ("Black", "White")}
+    assert hits and {h["id"] for h in hits} == expected
+    assert main(["search", str(query.path), "--where", "colour=Black"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown label 'colour'; choose one of: ")

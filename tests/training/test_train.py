@@ -138,14 +138,14 @@ def test_served_street_to_shop_figures_match_in_process(run, trained_server, str
 def test_search_within_the_category_the_model_sees(run, trained_server, clothing_dir):
     from fashion_search.catalog import open_catalog
     from fashion_search.search import VisualSearch
-    from fashion_search.vectordb.ingest import ingest
+    from fashion_search.vectordb.lifecycle import rebuild
     from fashion_search.vectordb.store import CatalogStore
 
     photos = [i for i in open_catalog(clothing_dir) if i.split == "test"]
     catalog = [i for n, i in enumerate(photos) if n % 6 == 0]
     store = CatalogStore(str(run[0].home / "catalog.db"))
     try:
-        ingest(catalog, trained_server, store, progress=False)
+        rebuild(catalog, trained_server, store, progress=False)
         search = VisualSearch(trained_server, store)
         results = search.find(catalog[0].path.read_bytes(), k=5, category="auto")
         assert len(results.suggestions) == 3

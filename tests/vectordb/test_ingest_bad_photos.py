@@ -9,7 +9,7 @@ from fashion_search.catalog import open_catalog
 from fashion_search.checkpoint import load_model
 from fashion_search.export.parity import cosine_rows, torch_embed
 from fashion_search.preprocessing import preprocess
-from fashion_search.vectordb.ingest import ingest
+from fashion_search.vectordb.lifecycle import rebuild
 from fashion_search.vectordb.store import CatalogStore
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def odd_catalog(tmp_path_factory, products_dir):
 def test_bad_photos_are_skipped_by_name_and_the_rest_indexed(odd_catalog, client, tmp_path):
     items = open_catalog(odd_catalog)
     store = CatalogStore(str(tmp_path / "odd.db"))
-    report = ingest(items, client, store, batch_size=4, progress=False)
+    report = rebuild(items, client, store, batch_size=4, progress=False)
     skipped = dict(report.skipped)
     assert set(skipped) == {"odd/empty", "odd/corrupt", "odd/truncated"}
     assert "empty.jpg: the file is empty" in skipped["odd/empty"]

@@ -2,11 +2,10 @@
 
 import pytest
 
-from fashion_search.errors import CatalogNotIndexed, UnknownCategory
+from fashion_search.errors import CatalogNotIndexed, UnknownCategory, UnknownLabel
 from fashion_search.search import VisualSearch
 from fashion_search.vectordb.store import (
     CatalogStore,
-    category_filter,
     collection_name,
 )
 
@@ -47,23 +46,40 @@ def test_k_larger_than_a_category_returns_the_whole_category(indexed, client, ca
     assert len(hits) == counts[small]
 
 
-def test_indexing_twice_leaves_one_row_per_item(indexed, client, catalog_items):
-    from fashion_search.vectordb.ingest import ingest
+def test_an_update_of_an_unchanged_catalogue_embeds_nothing(indexed, client, catalog_items):
+    from fashion_search.vectordb.lifecycle import update
 
     store, report = indexed
-    before = store.count()
-    again = ingest(catalog_items[:100], client, store, progress=False)
-    assert again.collection == report.collection
-    assert store.count() == before == len(catalog_items)
+    again = update(catalog_items, client, store, progress=False)
+    assert (again.mode, again.collection) == ("incremental", report.collection)
+    assert again.unchanged == len(catalog_items) and again.added == again.changed == 0
+    assert store.count() == len(catalog_items)
 
 
-def test_rows_record_the_model_version(indexed, exported):
+def test_rows_and_collection_record_the_model_version(indexed, exported):
     store, report = indexed
-    assert report.collection == collection_name(exported.model_version)
+    info = store.info(report.collection)
+    assert report.collection.startswith(collection_name(exported.model_version) + "__")
+    assert info.model_version == exported.model_version and info.dim == 1280
     rows = store.client.query(report.collection, filter="", output_fields=["model_version"],
                               limit=50)
     assert {r["model_version"] for r in rows} == {exported.model_version}
-    assert store.dimension(report.collection) == 1280
+
+
+def test_every_catalogue_column_can_filter_alone_or_combined(indexed, client, catalog_items):
+    store, _ = indexed
+    query = catalog_items[0].path.read_bytes()
+    search = VisualSearch(client, store)
+    women = {i.id for i in catalog_items if i.labels["gender"] == "Women"}
+    hits = search.search(query, k=300, where={"gender": ["women"]})
+    assert {h.id for h in hits} == women
+    both = {i.id for i in catalog_items
+            if i.labels["gender"] == "Women" and i.labels["baseColour"] in ("Black", "White")}
+    hits = search.search(query, k=300, where={"gender": ["Women"],
+                                              "baseColour": ["Black", "White"]})
+    assert {h.id for h in hits} == both and both
+    assert set(store.labels()) >= {"gender", "masterCategory", "subCategory", "baseColour",
+                                   "season", "usage", "year"}
 
 
 def test_categories_come_from_the_collection(indexed, catalog_items):
@@ -84,12 +100,20 @@ def test_category_matches_ignoring_case(indexed, client, catalog_items):
     assert {h.category for h in hits} == {"Tshirts"}
 
 
-def test_filter_text_cannot_widen_the_search(indexed, client, catalog_items):
+HOSTILE = ['Tshirts" or category != "', "Tshirts' or id != '", 'x" || 1 == 1 || "', "\\",
+           '") or (category like "%', "Tshirts\x00", " or true", "%", "*", "[]", "Women\n"]
+
+
+@pytest.mark.parametrize("sneaky", HOSTILE)
+def test_filter_text_cannot_widen_the_search(indexed, client, catalog_items, sneaky):
     store, _ = indexed
-    sneaky = 'Tshirts" or category != "'
-    assert category_filter(sneaky) == 'category == "Tshirts\\" or category != \\""'
+    photo = catalog_items[0].path.read_bytes()
     with pytest.raises(UnknownCategory):
-        VisualSearch(client, store).search(catalog_items[0].path.read_bytes(), category=sneaky)
+        VisualSearch(client, store).search(photo, category=sneaky)
+    with pytest.raises(UnknownLabel):
+        VisualSearch(client, store).search(photo, where={"gender": [sneaky]})
+    with pytest.raises(UnknownLabel):
+        VisualSearch(client, store).search(photo, where={sneaky: ["Women"]})
 
 
 def test_empty_catalogue_says_to_index_first(tmp_path):
@@ -116,4 +140,4 @@ def test_fewer_than_one_result_is_refused(indexed, catalog_items):
 
     store, _ = indexed
     with pytest.raises(InvalidRequest, match="at least 1"):
-        store.search([0.0] * store.dimension(store.current_collection()), k=0)
+        store.search([0.0] * store.info(store.current_collection()).dim, k=0)

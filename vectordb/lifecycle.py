@@ -1,0 +1,223 @@
+"""Keeping the live collection equal to the catalogue.
+
+A full index fills a new collection (model version + run id), checks it, and
+only then moves the alias, so searches see the old catalogue or the new one,
+never a mix, and a failed run changes nothing live. Older collections are
+dropped once more than ``keep`` exist. An incremental update works in place on
+the live collection: it embeds new and changed photos (by content hash),
+skips unchanged ones (a rerun after a crash embeds only what is missing) and
+deletes items gone from the catalogue. One writer at a time per catalogue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fashion_search.catalog import CatalogItem
+from fashion_search.client import EmbeddingClient
+from fashion_search.config import BATCH_SIZE, KEEP_COLLECTIONS
+from fashion_search.errors import CatalogCheckFailed, CatalogNotIndexed
+from fashion_search.vectordb.filters import label_fields
+from fashion_search.vectordb.ingest import IngestReport, content_hash, ingest
+from fashion_search.vectordb.lock import ServerLease
+from fashion_search.vectordb.schema import CollectionInfo, collection_name, new_run_id
+from fashion_search.vectordb.store import CatalogStore
+
+log = logging.getLogger(__name__)
+
+KEEP = KEEP_COLLECTIONS
+
+
+@dataclass
+class IndexReport:
+    """What an index run did, and how long each part took."""
+
+    collection: str
+    model_version: str
+    mode: str  # "full" or "incremental"
+    indexed: int = 0  # rows in the live collection afterwards
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.timings.values())
+
+    @property
+    def rate(self) -> float:
+        embedded = self.added + self.changed
+        return embedded / self.timings["embed"] if self.timings.get("embed") else 0.0
+
+    def summary(self) -> str:
+        parts = [f"{self.mode} index of {self.collection}: {self.indexed} items live",
+                 f"added {self.added}, changed {self.changed}, removed {self.removed}, "
+                 f"unchanged {self.unchanged}, skipped {len(self.skipped)}"]
+        if self.dropped:
+            parts.append(f"dropped old collections: {', '.join(self.dropped)}")
+        parts.append("took " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
+        return "; ".join(parts)
+
+
+def unique_ids(items: Sequence[CatalogItem]) -> list[CatalogItem]:
+    """One item per id (the last one wins), so every id is one row."""
+    by_id = {item.id: item for item in items}
+    if len(by_id) < len(items):
+        log.warning("%d catalogue rows repeat an id; the last of each is indexed",
+                    len(items) - len(by_id))
+    return list(by_id.values())
+
+
+@contextlib.contextmanager
+def _timed(report: IndexReport, step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        report.timings[step] = report.timings.get(step, 0.0) + time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def writer(store: CatalogStore) -> Iterator[ServerLease | None]:
+    """Hold the catalogue for one writer; on Lite, opening the file already did."""
+    if store.is_lite:
+        yield None
+        return
+    lease = ServerLease(store, store.alias)
+    lease.acquire()
+    try:
+        yield lease
+    finally:
+        lease.release()
+
+
+def verify(store: CatalogStore, name: str, expected: int,
+           samples: Sequence[tuple[str, np.ndarray]]) -> None:
+    """Refuse a collection that is empty, short of rows, or does not find its own items."""
+    if expected == 0:
+        raise CatalogCheckFailed("no photo of the catalogue could be indexed (see the skipped "
+                                 "list); the catalogue in use was left as it was")
+    count = store.count(name)
+    if count != expected:
+        raise CatalogCheckFailed(f"collection {name} holds {count} rows, {expected} were "
+                                 "indexed; the catalogue in use was left as it was")
+    for item_id, vector in samples:
+        hits = store.client.search(name, [np.asarray(vector, np.float32).tolist()], limit=1,
+                                   output_fields=["id"], consistency_level="Strong")
+        if not hits[0] or str(hits[0][0]["id"]) != item_id:
+            raise CatalogCheckFailed(f"item {item_id} does not find itself in {name}; the "
+                                     "catalogue in use was left as it was")
+
+
+def prune(store: CatalogStore, keep: int, live: str) -> list[str]:
+    """Drop this alias's oldest collections beyond ``keep``, never the live one."""
+    old = [c.name for c in store.collections() if c.name != live]
+    doomed = old[:max(0, len(old) - (keep - 1))]
+    for name in doomed:
+        store.drop(name)
+    return doomed
+
+
+def rebuild(items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore,
+            catalog: str = "", keep: int = KEEP, batch_size: int = BATCH_SIZE,
+            progress: bool = True) -> IndexReport:
+    """Fill a new collection with the whole catalogue, check it, then make it live."""
+    items = unique_ids(items)
+    info = client.info()
+    run = new_run_id()
+    columns = label_fields(sorted({k for item in items for k in item.labels}))
+    name = collection_name(info.version, run)
+    report = IndexReport(name, info.version, "full")
+    with writer(store) as lease:
+        with _timed(report, "create"):
+            store.create_collection(CollectionInfo(name, info.version, info.dim, info.metric,
+                                                   store.alias, catalog, run, columns))
+        try:
+            with _timed(report, "embed"):
+                done = ingest(items, client, store, name, batch_size=batch_size,
+                              progress=progress, on_batch=lease.renew if lease else None)
+            with _timed(report, "verify"):
+                verify(store, name, done.indexed, done.samples)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                store.drop(name)  # a failed run leaves nothing behind
+            raise
+        with _timed(report, "switch"):
+            store.point_alias(name)
+        with _timed(report, "prune"):
+            report.dropped = prune(store, keep, name)
+    report.added, report.indexed, report.skipped = done.indexed, done.indexed, done.skipped
+    log.info("%s", report.summary())
+    return report
+
+
+def _live(store: CatalogStore) -> CollectionInfo | None:
+    try:
+        return store.info(store.current_collection())
+    except CatalogNotIndexed:
+        return None
+
+
+def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore,
+           catalog: str = "", keep: int = KEEP, batch_size: int = BATCH_SIZE,
+           progress: bool = True) -> IndexReport:
+    """Bring the live collection in line with the catalogue, embedding only what changed.
+
+    Falls back to a full index when nothing is live yet, or the live collection
+    was made by another model or has other label columns.
+    """
+    items = unique_ids(items)
+    info = client.info()
+    live = _live(store)
+    columns = label_fields(sorted({k for item in items for k in item.labels}))
+    if live is None or live.model_version != info.version or live.columns != columns:
+        why = ("nothing is indexed yet" if live is None else
+               f"the live collection was made by {live.model_version}"
+               if live.model_version != info.version else "the catalogue's columns changed")
+        log.info("full index instead of an update: %s", why)
+        return rebuild(items, client, store, catalog, keep, batch_size, progress)
+    report = IndexReport(live.name, info.version, "incremental")
+    with writer(store) as lease:
+        with _timed(report, "compare"):
+            stored = store.hashes(live.name)
+            wanted = {item.id: item for item in items}
+            digests = {}
+            for item in items:
+                with contextlib.suppress(OSError):
+                    digests[item.id] = content_hash(item)
+            todo = [item for item in items if stored.get(item.id) != digests.get(item.id)]
+            gone = sorted(set(stored) - set(wanted))
+        report.unchanged = len(items) - len(todo)
+        done = IngestReport(live.name, info.version)
+        if todo:
+            with _timed(report, "embed"):
+                done = ingest(todo, client, store, live.name, batch_size=batch_size,
+                              progress=progress, on_batch=lease.renew if lease else None,
+                              desc="updating", replace=True)
+        with _timed(report, "remove"):
+            report.removed = store.delete(live.name, gone) if gone else 0
+        with _timed(report, "verify"):
+            report.indexed = store.count(live.name)
+    skipped = {item_id for item_id, _ in done.skipped}
+    report.added = sum(1 for i in todo if i.id not in stored and i.id not in skipped)
+    report.changed = sum(1 for i in todo if i.id in stored and i.id not in skipped)
+    report.skipped = done.skipped
+    store.refresh()  # this process re-reads categories and labels
+    log.info("%s", report.summary())
+    return report
+
+
+def catalog_key(path: Path) -> str:
+    """How a collection records which catalogue filled it."""
+    return str(Path(path).expanduser().resolve())

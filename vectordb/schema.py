@@ -1,0 +1,91 @@
+"""What a catalogue collection holds: its fields, its description, its rows, its name.
+
+A collection's schema follows the catalogue: besides the vector, category and
+image path, every catalogue column is a field of its own, so any of them can
+filter a search. The description records the model, catalogue and run that
+filled it, so a reader can tell what is live without a side file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from pymilvus import CollectionSchema, DataType, MilvusClient
+
+DEFAULT_ALIAS = "catalog"
+VECTOR_FIELD = "embedding"
+PREFIX = "items_"
+MAX_ID = 512
+MAX_TEXT = 1024
+HNSW = {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 200}}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    id: str
+    score: float
+    category: str
+    image_path: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection holds, kept in its description."""
+
+    name: str
+    model_version: str
+    dim: int
+    metric: str = "COSINE"
+    alias: str = DEFAULT_ALIAS
+    catalog: str = ""
+    run: str = ""
+    columns: dict[str, str] = field(default_factory=dict)  # catalogue column -> field
+
+
+@dataclass
+class Row:
+    id: str
+    embedding: np.ndarray
+    category: str
+    image_path: str
+    model_version: str
+    content_hash: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def build_schema(info: CollectionInfo, partition_key: bool) -> CollectionSchema:
+    """Fields for ``info``; with ``partition_key`` a category filter reads one partition."""
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False,
+                                        description=json.dumps(asdict(info)))
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
+    schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=info.dim)
+    schema.add_field("category", DataType.VARCHAR, max_length=MAX_TEXT,
+                     is_partition_key=partition_key)
+    schema.add_field("image_path", DataType.VARCHAR, max_length=MAX_TEXT * 4)
+    schema.add_field("model_version", DataType.VARCHAR, max_length=MAX_TEXT)
+    schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+    schema.add_field("labels", DataType.JSON)
+    for name in info.columns.values():
+        schema.add_field(name, DataType.VARCHAR, max_length=MAX_TEXT)
+    return schema
+
+
+def collection_name(model_version: str, run: str = "") -> str:
+    name = PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", model_version)
+    return f"{name}__{run}" if run else name
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique across processes."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime(now)) + f"{int(now * 1e6) % 1_000_000:06d}"
+    return f"{stamp}_{np.random.default_rng().bytes(2).hex()}"
+
+
