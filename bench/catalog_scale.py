@@ -106,17 +106,19 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, mask: np.ndarray | Non
     return best_ids
 
 
-def milvus_rss_mb() -> float:
-    """Resident memory of every Milvus process on this machine (Lite or server)."""
+def milvus_rss_mb(lite: bool) -> float:
+    """Resident memory of the Milvus Lite processes, or of the Milvus server processes."""
     total = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            if "milvus" not in command or "python" in command.split("\0")[0]:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            program = Path(argv[0]).name
+            if "python" in program or not ("milvus_lite" in argv[0] if lite else
+                                           program == "milvus" and "standalone" in argv):
                 continue
             status = Path(f"/proc/{pid}/status").read_text()
             total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
-        except (OSError, AttributeError):
+        except (OSError, AttributeError, IndexError):
             continue
     return total / 1024
 
@@ -152,6 +154,7 @@ def measure(client: MilvusClient, backend: str, index: dict, search_params: dict
             for i in range(start, min(start + 1000, len(vectors)))])
     insert_s = time.perf_counter() - started
     started = time.perf_counter()
+    client.flush(name)  # sealed segments get the index; growing ones are searched brute force
     params = client.prepare_index_params()
     params.add_index(VECTOR_FIELD, metric_type="COSINE", **index)
     client.create_index(name, params)
@@ -172,7 +175,7 @@ def measure(client: MilvusClient, backend: str, index: dict, search_params: dict
         p50, p99, recall = _timed_searches(search, queries, None, truth)
         fp50, fp99, frecall = _timed_searches(search, queries, query_categories, filtered_truth)
         rows.append(ScaleRow(backend, index["index_type"], label, len(vectors), build_s, p50,
-                             p99, recall, fp50, fp99, frecall, milvus_rss_mb()))
+                             p99, recall, fp50, fp99, frecall, milvus_rss_mb(lite)))
     client.drop_collection(name)
     return rows
 

@@ -9,13 +9,17 @@ quoted, never pasted, so no input can change the expression's meaning.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from fashion_search.errors import UnknownLabel
 
+log = logging.getLogger(__name__)
+
 LABEL_PREFIX = "label_"
 MAX_FIELD = 200
+MAX_LABEL_FIELDS = 48  # Milvus allows 64 fields per collection; 7 are the project's own
 
 
 def label_fields(columns: Iterable[str]) -> dict[str, str]:
@@ -28,6 +32,15 @@ def label_fields(columns: Iterable[str]) -> dict[str, str]:
             name, n = f"{base[:MAX_FIELD - 4]}_{n}", n + 1
         fields[column] = name
     return fields
+
+
+def catalogue_columns(label_maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """The fields for a catalogue's label columns (the first ``MAX_LABEL_FIELDS``, sorted)."""
+    columns = sorted({column for labels in label_maps for column in labels})
+    if len(columns) > MAX_LABEL_FIELDS:
+        log.warning("the catalogue has %d label columns; the first %d can filter searches "
+                    "(all are still returned with each result)", len(columns), MAX_LABEL_FIELDS)
+    return label_fields(columns[:MAX_LABEL_FIELDS])
 
 
 def quote(value: str) -> str:

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -60,7 +60,7 @@ def _read(item: CatalogItem) -> tuple[bytes, str] | str:
         return f"{item.path}: cannot read the file ({err})"
 
 
-def _embed_batch(
+def embed_batch(
     client: EmbeddingClient, items: Sequence[CatalogItem]
 ) -> tuple[list[tuple[CatalogItem, str]], np.ndarray, list[tuple[str, str]]]:
     """Embed a batch; on a refusal, embed one by one to name the bad photos."""
@@ -83,6 +83,13 @@ def _embed_batch(
         return kept, np.stack(rows) if rows else np.zeros((0, 0), np.float32), skipped
 
 
+def to_rows(kept: Sequence[tuple[CatalogItem, str]], vectors: np.ndarray, version: str
+            ) -> list[Row]:
+    """Catalogue rows from embedded items and their content hashes."""
+    return [Row(item.id, vector, item.category, str(item.path), version, digest, item.labels)
+            for (item, digest), vector in zip(kept, vectors)]
+
+
 def _batches(items: Sequence[CatalogItem], size: int) -> Iterator[Sequence[CatalogItem]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -91,7 +98,7 @@ def _batches(items: Sequence[CatalogItem], size: int) -> Iterator[Sequence[Catal
 def ingest(
     items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore, collection: str,
     batch_size: int = BATCH_SIZE, in_flight: int = 4, progress: bool = True,
-    on_batch: Callable[[], None] | None = None, desc: str = "indexing", replace: bool = False,
+    desc: str = "indexing", replace: bool = False,
 ) -> IngestReport:
     """Embed every item with the served model and write it into ``collection``.
 
@@ -108,13 +115,12 @@ def ingest(
         batches = _batches(items, batch_size)
         while True:
             while len(pending) < 2 * in_flight and (batch := next(batches, None)) is not None:
-                pending.append(pool.submit(_embed_batch, client, batch))
+                pending.append(pool.submit(embed_batch, client, batch))
             if not pending:
                 break
             kept, vectors, skipped = pending.popleft().result()
             if kept:
-                rows = [Row(item.id, vector, item.category, str(item.path), version, digest,
-                            item.labels) for (item, digest), vector in zip(kept, vectors)]
+                rows = to_rows(kept, vectors, version)
                 report.indexed += write(collection, rows)
                 if len(report.samples) < SAMPLES:
                     report.samples.append((rows[0].id, rows[0].embedding))
@@ -123,8 +129,6 @@ def ingest(
             report.skipped.extend(skipped)
             bar.update(len(kept) + len(skipped))
             bar.set_postfix(skipped=len(report.skipped))
-            if on_batch:
-                on_batch()
     bar.close()
     report.seconds = time.perf_counter() - started
     log.info("embedded %d photos into %s in %.1fs (%.1f photos/s), skipped %d",

@@ -24,7 +24,7 @@ from fashion_search.catalog import CatalogItem
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE, KEEP_COLLECTIONS
 from fashion_search.errors import CatalogCheckFailed, CatalogNotIndexed
-from fashion_search.vectordb.filters import label_fields
+from fashion_search.vectordb.filters import catalogue_columns
 from fashion_search.vectordb.ingest import IngestReport, content_hash, ingest
 from fashion_search.vectordb.lock import ServerLease
 from fashion_search.vectordb.schema import CollectionInfo, collection_name, new_run_id
@@ -90,7 +90,8 @@ def _timed(report: IndexReport, step: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def writer(store: CatalogStore) -> Iterator[ServerLease | None]:
-    """Hold the catalogue for one writer; on Lite, opening the file already did."""
+    """Hold the catalogue for one writer (renewed in the background while it writes);
+    on Lite, opening the file already did."""
     if store.is_lite:
         yield None
         return
@@ -136,17 +137,17 @@ def rebuild(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalo
     items = unique_ids(items)
     info = client.info()
     run = new_run_id()
-    columns = label_fields(sorted({k for item in items for k in item.labels}))
+    columns = catalogue_columns(item.labels for item in items)
     name = collection_name(info.version, run)
     report = IndexReport(name, info.version, "full")
-    with writer(store) as lease:
+    with writer(store):
         with _timed(report, "create"):
             store.create_collection(CollectionInfo(name, info.version, info.dim, info.metric,
                                                    store.alias, catalog, run, columns))
         try:
             with _timed(report, "embed"):
                 done = ingest(items, client, store, name, batch_size=batch_size,
-                              progress=progress, on_batch=lease.renew if lease else None)
+                              progress=progress)
             with _timed(report, "verify"):
                 verify(store, name, done.indexed, done.samples)
         except BaseException:
@@ -180,7 +181,7 @@ def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalog
     items = unique_ids(items)
     info = client.info()
     live = _live(store)
-    columns = label_fields(sorted({k for item in items for k in item.labels}))
+    columns = catalogue_columns(item.labels for item in items)
     if live is None or live.model_version != info.version or live.columns != columns:
         why = ("nothing is indexed yet" if live is None else
                f"the live collection was made by {live.model_version}"
@@ -188,7 +189,7 @@ def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalog
         log.info("full index instead of an update: %s", why)
         return rebuild(items, client, store, catalog, keep, batch_size, progress)
     report = IndexReport(live.name, info.version, "incremental")
-    with writer(store) as lease:
+    with writer(store):
         with _timed(report, "compare"):
             stored = store.hashes(live.name)
             wanted = {item.id: item for item in items}
@@ -203,8 +204,7 @@ def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalog
         if todo:
             with _timed(report, "embed"):
                 done = ingest(todo, client, store, live.name, batch_size=batch_size,
-                              progress=progress, on_batch=lease.renew if lease else None,
-                              desc="updating", replace=True)
+                              progress=progress, desc="updating", replace=True)
         with _timed(report, "remove"):
             report.removed = store.delete(live.name, gone) if gone else 0
         with _timed(report, "verify"):

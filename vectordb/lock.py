@@ -115,6 +115,8 @@ class ServerLease:
         self.settle_s = settle_s
         self.token = uuid.uuid4().hex
         self.owner = _me()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
 
     def _holder(self) -> tuple[str, float, dict[str, Any]] | None:
         row = self.store.read_lease(self.alias)
@@ -132,11 +134,24 @@ class ServerLease:
         held = self._holder()
         if held and held[0] != self.token:
             raise self._busy(held[2])
+        self._renewer = threading.Thread(target=self._keep_renewing, daemon=True,
+                                         name="catalogue-lease")
+        self._renewer.start()
+
+    def _keep_renewing(self) -> None:
+        while not self._stop.wait(LEASE_S / 4):
+            try:
+                self.renew()
+            except Exception as err:  # noqa: BLE001 - the next try may work; the lease has slack
+                log.warning("could not renew the catalogue lease: %s", err)
 
     def renew(self) -> None:
         self.store.write_lease(self.alias, self.token, time.time() + LEASE_S, self.owner)
 
     def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
         held = self._holder()
         if held and held[0] == self.token:
             self.store.write_lease(self.alias, "", 0.0, {})

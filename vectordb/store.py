@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -82,7 +83,10 @@ class CatalogStore:
             with warnings.catch_warnings():
                 # milvus-lite 2.5 imports pkg_resources, which warns on every start.
                 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-                self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+                # pymilvus shares one connection among clients of the same URI, and closing
+                # any of them closes it for all: each store gets a connection of its own.
+                self.client = MilvusClient(uri=uri, token=token,
+                                           alias=f"fashion-search-{uuid.uuid4().hex}")
         except MilvusException as err:
             self._release()
             raise MilvusUnavailable(

@@ -43,3 +43,11 @@ def test_an_unknown_column_or_value_lists_what_exists():
 
 def test_a_quote_in_a_value_stays_inside_the_string():
     assert expression('a" or id != "') == 'category == "a\\" or id != \\""'
+
+
+def test_a_catalogue_with_too_many_columns_keeps_the_first_as_fields():
+    from fashion_search.vectordb.filters import MAX_LABEL_FIELDS, catalogue_columns
+
+    wide = [{f"c{n:03d}": "x" for n in range(100)}, {"extra": "y"}]
+    columns = catalogue_columns(wide)
+    assert len(columns) == MAX_LABEL_FIELDS and "c000" in columns and "extra" not in columns

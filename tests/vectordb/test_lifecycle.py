@@ -21,9 +21,10 @@ DIM = 8
 
 
 class StandInEmbedder:
-    def __init__(self, version: str = "v1", fail_after: int | None = None):
+    def __init__(self, version: str = "v1", fail_after: int | None = None, fail_on=None):
         self.version = version
         self.fail_after = fail_after
+        self.fail_on = fail_on  # photos whose batch the server "drops"
         self.photos = 0
         self.calls = 0
 
@@ -40,6 +41,8 @@ class StandInEmbedder:
     def embed(self, images):
         self.calls += 1
         if self.fail_after is not None and self.calls > self.fail_after:
+            raise TritonUnavailable("server went away")
+        if self.fail_on and any(self.fail_on(data) for data in images):
             raise TritonUnavailable("server went away")
         self.photos += len(images)
         return np.stack([self.vector(data) for data in images])
@@ -128,8 +131,10 @@ def test_an_update_after_a_crash_embeds_only_what_is_missing(open_store, tmp_pat
     items = make_items(tmp_path, "bags", 40)
     store = open_store()
     rebuild(items[:10], StandInEmbedder(), store, progress=False)
-    with pytest.raises(TritonUnavailable):
-        update(items, StandInEmbedder(fail_after=1), store, batch_size=10, progress=False)
+    late = {item.path.read_bytes() for item in items[20:]}
+    with pytest.raises(TritonUnavailable):  # the first batch of the update lands, then a crash
+        update(items, StandInEmbedder(fail_on=late.__contains__), store, batch_size=10,
+               progress=False)
     embedder = StandInEmbedder()
     report = update(items, embedder, store, batch_size=10, progress=False)
     assert embedder.photos == report.added == 40 - 10 - 10
