@@ -80,11 +80,12 @@ def grow(base: np.ndarray, categories: Sequence[str], rows: int, seed: int = 0
     """``rows`` vectors: the real ones first, then jittered copies of them."""
     rng = np.random.default_rng(seed)
     picks = np.concatenate([np.arange(len(base)), rng.integers(0, len(base), rows - len(base))])
-    vectors = base[picks].copy()
-    noise = rng.standard_normal(vectors[len(base):].shape).astype(np.float32)
-    noise *= JITTER / np.sqrt(base.shape[1])
-    vectors[len(base):] += noise
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = base[picks]
+    for start in range(len(base), rows, 50_000):  # in chunks: a million copies is gigabytes
+        chunk = vectors[start:start + 50_000]
+        chunk += rng.standard_normal(chunk.shape).astype(np.float32) * (JITTER / np.sqrt(
+            base.shape[1]))
+        chunk /= np.linalg.norm(chunk, axis=1, keepdims=True)
     return vectors, [categories[i] for i in picks]
 
 
@@ -204,7 +205,7 @@ def format_scale(rows: Sequence[ScaleRow]) -> str:
 
 def bench_catalog(
     catalog: str | Path | None = None, rows: int = 100_000, queries: int = 200,
-    server_uri: str | None = None, settings: Settings | None = None,
+    server_uri: str | None = None, lite: bool = True, settings: Settings | None = None,
 ) -> str:
     """The scale table for Milvus Lite and, given ``server_uri``, a Milvus server."""
     settings = settings or load_settings()
@@ -221,7 +222,7 @@ def bench_catalog(
     filtered_truth = exact_top_k(vectors, query_vectors, same)
     results: list[ScaleRow] = []
     with tempfile.TemporaryDirectory(prefix="fashion-search-scale-") as tmp:
-        backends = {"lite": MilvusClient(str(Path(tmp) / "scale.db"))}
+        backends = {"lite": MilvusClient(str(Path(tmp) / "scale.db"))} if lite else {}
         if server_uri:
             backends["server"] = MilvusClient(uri=server_uri)
         for backend, client in backends.items():

@@ -143,7 +143,7 @@ class ModelChoice:
             return f"the trained model {self.checkpoint}"
         if self.weights is not None:
             return f"the untuned {self.backbone} with weights from {self.weights}"
-        return f"the untuned ImageNet {self.backbone} (`fashion-search train` makes a trained one)"
+        return f"the untuned ImageNet {self.backbone}; `fashion-search train` makes a trained one"
 
 
 def choose_model(

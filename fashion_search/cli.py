@@ -179,7 +179,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "catalogue":
         from fashion_search.bench.catalog_scale import bench_catalog
 
-        print(bench_catalog(catalog=args.photos, rows=args.rows, server_uri=args.milvus_server))
+        print(bench_catalog(catalog=args.photos, rows=args.rows, server_uri=args.milvus_server,
+                            lite=not args.no_lite))
         return 0
     from fashion_search.bench.throughput import bench
 
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "for the catalogue suite the product photos)")
     p.add_argument("--rows", type=int, default=100_000, help="catalogue suite: collection size")
     p.add_argument("--milvus-server", help="catalogue suite: also measure this Milvus server URI")
+    p.add_argument("--no-lite", action="store_true", help="catalogue suite: skip Milvus Lite")
     p.add_argument("--count", type=int, default=500)
     p.add_argument("--collection-size", type=int, default=10_000)
     p.set_defaults(func=_cmd_bench)
