@@ -95,6 +95,10 @@ def rebuild_distributed(
             store.create_collection(CollectionInfo(name, info.version, info.dim, info.metric,
                                                    alias, catalog, run, columns))
             if not ray.is_initialized():
+                if not ray_address:
+                    # A local Ray on a small, busy machine can take more than its default
+                    # 30 s to start its control store.
+                    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
                 ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
                          **({} if ray_address else {"num_cpus": max(2, workers)}))
             try:
