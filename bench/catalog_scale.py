@@ -30,7 +30,13 @@ from fashion_search.export.run import ensure_model
 from fashion_search.onnx_graph import onnx_session
 from fashion_search.preprocessing import preprocess
 from fashion_search.vectordb.filters import quote
-from fashion_search.vectordb.schema import VECTOR_FIELD, CollectionInfo, build_schema
+from fashion_search.vectordb.schema import (
+    VECTOR_FIELD,
+    CollectionInfo,
+    Row,
+    build_schema,
+    to_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +63,7 @@ class ScaleRow:
 def real_embeddings(items: Sequence[CatalogItem], settings: Settings) -> tuple[np.ndarray, str]:
     """The served model's embeddings of ``items``, cached under the home folder."""
     choice = choose_model(settings=settings)
-    served = ensure_model(checkpoint=choice.checkpoint, untuned=choice.checkpoint is None,
-                          settings=settings)
+    served = ensure_model(choice=choice, settings=settings)
     cache = settings.home / "bench" / f"embeddings-{served.version}-{len(items)}.npy"
     if cache.is_file():
         return np.load(cache), served.version
@@ -149,10 +154,8 @@ def measure(client: MilvusClient, backend: str, index: dict, search_params: dict
     client.create_collection(name, schema=build_schema(info, partition_key=not lite))
     started = time.perf_counter()
     for start in tqdm(range(0, len(vectors), 1000), desc=f"{backend} insert", unit="k rows"):
-        client.insert(name, [
-            {"id": str(i), VECTOR_FIELD: vectors[i].tolist(), "category": categories[i],
-             "image_path": "", "model_version": "bench", "content_hash": "", "labels": {}}
-            for i in range(start, min(start + 1000, len(vectors)))])
+        client.insert(name, [to_record(Row(str(i), vectors[i], categories[i], "", "bench"), {})
+                             for i in range(start, min(start + 1000, len(vectors)))])
     insert_s = time.perf_counter() - started
     started = time.perf_counter()
     client.flush(name)  # sealed segments get the index; growing ones are searched brute force

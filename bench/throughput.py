@@ -252,8 +252,7 @@ def bench(
     paths = _photo_paths(folder, count)
     data = [p.read_bytes() for p in paths]
     choice = choose_model(settings=settings)
-    served = ensure_model(checkpoint=choice.checkpoint, untuned=choice.checkpoint is None,
-                          settings=settings)
+    served = ensure_model(choice=choice, settings=settings)
     onnx_path = served.repository / tc.EMBEDDER / "1" / "model.onnx"
     with ExitStack() as stack:
         client = ensure_server(settings, stack, expected_version=served.version)

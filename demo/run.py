@@ -9,12 +9,11 @@ from pathlib import Path
 
 from fashion_search.config import Settings, load_settings
 from fashion_search.demo.app import build_app
-from fashion_search.errors import CatalogNotIndexed
 from fashion_search.export.run import ServedModel, ensure_model
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
 from fashion_search.vectordb.indexing import index, resolve_catalog
-from fashion_search.vectordb.lifecycle import catalog_key
+from fashion_search.vectordb.lifecycle import catalog_key, live_collection
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
@@ -40,11 +39,8 @@ class RunningDemo:
 
 def _already_indexed(store: CatalogStore, catalog: Path, version: str) -> bool:
     """The live collection holds this catalogue, embedded by this model."""
-    try:
-        live = store.info(store.current_collection())
-    except CatalogNotIndexed:
-        return False
-    return (live.catalog == catalog_key(catalog) and live.model_version == version
+    live = live_collection(store)
+    return (live is not None and live.catalog == catalog_key(catalog) and live.model_version == version
             and store.count(live.name) > 0)
 
 

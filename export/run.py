@@ -105,12 +105,15 @@ def export(
 
 def ensure_model(
     checkpoint: Path | None = None, untuned: bool = False, settings: Settings | None = None,
-    progress: bool = True,
+    progress: bool = True, choice: ModelChoice | None = None,
 ) -> ServedModel:
-    """The built repository serving the chosen model; exported only when it serves another."""
+    """The built repository serving the chosen model; exported only when it serves another.
+
+    ``choice`` is a model already chosen; otherwise the rule picks one.
+    """
     settings = settings or load_settings()
     check_build_target(settings.model_templates, settings.model_repository)
-    choice = choose_model(checkpoint, untuned, settings=settings)
+    choice = choice or choose_model(checkpoint, untuned, settings=settings)
     loaded = choice.load()
     current = built_version(settings.model_repository)
     exported = current != loaded.version

@@ -46,16 +46,20 @@ class IngestReport:
         return self.indexed / self.seconds if self.seconds else 0.0
 
 
-def content_hash(item: CatalogItem) -> str:
-    """Changes when the photo, its crop box, its category or its labels change."""
-    digest = hashlib.sha256(item.path.read_bytes())
+def content_hash(item: CatalogItem, raw: bytes | None = None) -> str:
+    """Changes when the photo, its crop box, its category or its labels change.
+
+    ``raw`` is the file's bytes when the caller has already read them.
+    """
+    digest = hashlib.sha256(item.path.read_bytes() if raw is None else raw)
     digest.update(json.dumps([item.category, item.labels, item.bbox], sort_keys=True).encode())
     return digest.hexdigest()[:32]
 
 
 def _read(item: CatalogItem) -> tuple[bytes, str] | str:
     try:
-        return item.read_bytes(), content_hash(item)
+        raw = item.path.read_bytes()  # read once: it is both the payload and the hash's input
+        return (raw if item.bbox is None else item.read_bytes()), content_hash(item, raw)
     except (OSError, ValueError) as err:
         return f"{item.path}: cannot read the file ({err})"
 

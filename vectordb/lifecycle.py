@@ -23,7 +23,7 @@ import numpy as np
 from fashion_search.catalog import CatalogItem
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE, KEEP_COLLECTIONS
-from fashion_search.errors import CatalogCheckFailed, CatalogNotIndexed
+from fashion_search.errors import CatalogCheckFailed, CatalogNotIndexed, CollectionMismatch
 from fashion_search.vectordb.filters import catalogue_columns
 from fashion_search.vectordb.ingest import IngestReport, content_hash, ingest
 from fashion_search.vectordb.lock import ServerLease
@@ -163,10 +163,15 @@ def rebuild(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalo
     return report
 
 
-def _live(store: CatalogStore) -> CollectionInfo | None:
+def live_collection(store: CatalogStore) -> CollectionInfo | None:
+    """What the alias points at, or None when nothing (usable) is live.
+
+    A collection from an earlier version of this project, without our
+    description, counts as nothing live: the next index replaces it.
+    """
     try:
         return store.info(store.current_collection())
-    except CatalogNotIndexed:
+    except (CatalogNotIndexed, CollectionMismatch):
         return None
 
 
@@ -180,7 +185,7 @@ def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalog
     """
     items = unique_ids(items)
     info = client.info()
-    live = _live(store)
+    live = live_collection(store)
     columns = catalogue_columns(item.labels for item in items)
     if live is None or live.model_version != info.version or live.columns != columns:
         why = ("nothing is indexed yet" if live is None else

@@ -77,6 +77,17 @@ def build_schema(info: CollectionInfo, partition_key: bool) -> CollectionSchema:
     return schema
 
 
+def to_record(row: Row, columns: dict[str, str]) -> dict:
+    """A row as Milvus takes it; ``columns`` maps catalogue column -> label field."""
+    record = {"id": row.id, VECTOR_FIELD: np.asarray(row.embedding, np.float32).tolist(),
+              "category": row.category[:MAX_TEXT], "image_path": row.image_path,
+              "model_version": row.model_version, "content_hash": row.content_hash,
+              "labels": row.labels}
+    for column, name in columns.items():
+        record[name] = str(row.labels.get(column, ""))[:MAX_TEXT]
+    return record
+
+
 def collection_name(model_version: str, run: str = "") -> str:
     name = PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", model_version)
     return f"{name}__{run}" if run else name

@@ -45,6 +45,7 @@ from fashion_search.vectordb.schema import (
     Row,
     build_schema,
     collection_name,
+    to_record,
 )
 
 log = logging.getLogger(__name__)
@@ -132,18 +133,24 @@ class CatalogStore:
                 data = json.loads(described.get("description") or "{}")
                 self._infos[name] = CollectionInfo(**data)
             except (json.JSONDecodeError, TypeError) as err:
-                raise CollectionMismatch(f"collection {name} in {self.uri} was not made by "
-                                         "fashion-search; use another collection") from err
+                raise CollectionMismatch(
+                    f"collection {name} in {self.uri} does not say what it holds (made by an "
+                    "earlier version or another program); index the catalogue again with "
+                    "`fashion-search index`") from err
         return self._infos[name]
 
     def collections(self) -> list[CollectionInfo]:
         """This alias's collections, oldest run first."""
         found = []
         for name in self.client.list_collections():
-            if name.startswith(PREFIX):
+            if not name.startswith(PREFIX):
+                continue
+            try:
                 info = self.info(name)
-                if info.alias == self.alias:
-                    found.append(info)
+            except CollectionMismatch:
+                continue  # not ours to prune
+            if info.alias == self.alias:
+                found.append(info)
         return sorted(found, key=lambda i: (i.run, i.name))
 
     def drop(self, name: str) -> None:
@@ -239,15 +246,7 @@ class CatalogStore:
         rows under the wrong partition key, and category filters then miss them.
         """
         columns = self.info(name).columns
-        records = []
-        for row in rows:
-            record = {"id": row.id, VECTOR_FIELD: np.asarray(row.embedding, np.float32).tolist(),
-                      "category": row.category[:MAX_TEXT], "image_path": row.image_path,
-                      "model_version": row.model_version, "content_hash": row.content_hash,
-                      "labels": row.labels}
-            for column, field_name in columns.items():
-                record[field_name] = str(row.labels.get(column, ""))[:MAX_TEXT]
-            records.append(record)
+        records = [to_record(row, columns) for row in rows]
         for start in range(0, len(records), WRITE_BATCH):
             self.client.insert(name, records[start:start + WRITE_BATCH])
         return len(records)

@@ -193,3 +193,23 @@ def test_a_lite_file_open_in_another_process_names_that_process(tmp_path):
         holder.kill()
         holder.wait()
     CatalogStore(str(db)).close()  # free again once that process is gone
+
+
+def test_a_collection_from_an_earlier_version_is_replaced_not_fatal(open_store, tmp_path):
+    from pymilvus import DataType, MilvusClient
+
+    from fashion_search.vectordb.lifecycle import live_collection
+
+    store = open_store()
+    schema = MilvusClient.create_schema(auto_id=False)  # the old layout: no description
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIM)
+    index = store.client.prepare_index_params()
+    index.add_index("embedding", index_type="FLAT", metric_type="COSINE")
+    old = f"items_v0_{store.alias}"
+    store.client.create_collection(old, schema=schema, index_params=index)
+    store.point_alias(old)
+    assert live_collection(store) is None
+    report = update(make_items(tmp_path, "scarves", 4), StandInEmbedder(), store, progress=False)
+    assert report.mode == "full" and store.current_collection() == report.collection
+    assert store.count() == 4 and old in store.client.list_collections()
