@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import tritonclient.grpc as grpcclient
 
+from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.catalog import IMAGE_SUFFIXES, CatalogItem
 from fashion_search.checkpoint import LoadedModel, choose_model
@@ -36,8 +37,10 @@ from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
 from fashion_search.vectordb.indexing import resolve_catalog
 from fashion_search.vectordb.lifecycle import rebuild
+from fashion_search.vectordb.schema import VECTOR_FIELD, CollectionInfo, collection_name
 from fashion_search.vectordb.schema import Row as CatalogRow
 from fashion_search.vectordb.store import CatalogStore
+from fashion_search.vectordb.vectors import query_vector
 
 log = logging.getLogger(__name__)
 
@@ -170,39 +173,73 @@ def _percentiles(seconds: Sequence[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries: int) -> Row:
+def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries: int
+                ) -> list[Row]:
     """Photo bytes to top-10 ids against a collection of ``collection_size`` rows.
 
-    The photos' real embeddings are in the collection; the remaining rows are
-    random unit vectors, which cost the same to search.
+    The photos' real embeddings and colours are in the collection; the remaining
+    rows are random unit vectors, which cost the same to search. Three ways to
+    rank: the embedding alone, the default colour weight in the one search,
+    and (the alternative not taken) a re-rank of the embedding's top 100 by colour.
     """
     client = EmbeddingClient(url)
     info = client.info()
-    real = client.embed(list(photos))
+    real = client.features(list(photos))
     rng = np.random.default_rng(0)
-    filler = rng.standard_normal((max(0, collection_size - len(real)), info.dim)).astype(np.float32)
-    filler /= np.linalg.norm(filler, axis=1, keepdims=True)
-    vectors = np.concatenate([real, filler])[:collection_size]
+    extra = max(0, collection_size - len(photos))
+    filler = _unit(rng.standard_normal((extra, info.dim)))
+    shades = _unit(np.abs(rng.standard_normal((extra, colour.DIM))))
+    vectors = np.concatenate([real.embeddings, filler])[:collection_size]
+    colours = (np.concatenate([real.colours, shades])[:collection_size]
+               if real.colours is not None else [None] * len(vectors))
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         store = CatalogStore(str(Path(tmp) / "bench.db"), alias="bench")
-        name = store.ensure_collection(info.version, info.dim, info.metric)
-        store.insert(name, [CatalogRow(f"item-{i}", vector, f"c{i % 10}", "", info.version)
-                            for i, vector in enumerate(vectors)])
+        name = collection_name(info.version, "bench")
+        store.create_collection(CollectionInfo.for_model(name, info, "bench"))
+        store.insert(name, [CatalogRow(f"item-{i}", vector, f"c{i % 10}", "", info.version,
+                                       colour=shade)
+                            for i, (vector, shade) in enumerate(zip(vectors, colours))])
         store.point_alias(name)
         search = VisualSearch(client, store)
         search.search(photos[0], k=10)
-        latencies = []
-        for i in range(queries):
-            start = time.perf_counter()
-            hits = search.search(photos[i % len(photos)], k=10)
-            latencies.append(time.perf_counter() - start)
-            if hits[0].id != f"item-{i % len(photos)}":
-                raise RuntimeError(f"photo {i % len(photos)} did not find itself first")
+        for how, weight, rerank in (("shape only", 0.0, False),
+                                    (f"colour weight {colour.DEFAULT_WEIGHT:g}",
+                                     colour.DEFAULT_WEIGHT, False),
+                                    ("re-rank top 100 by colour", colour.DEFAULT_WEIGHT, True)):
+            latencies = []
+            for i in range(queries):
+                photo = photos[i % len(photos)]
+                start = time.perf_counter()
+                ids = (_reranked(client, store, name, photo, weight) if rerank else
+                       [h.id for h in search.search(photo, k=10, colour_weight=weight)])
+                latencies.append(time.perf_counter() - start)
+                if ids[0] != f"item-{i % len(photos)}":
+                    raise RuntimeError(f"photo {i % len(photos)} did not find itself first")
+            p50, p99 = _percentiles(latencies)
+            rows.append(Row(f"query: top 10 of {collection_size:,}, {how}", 1000 / p50, p50, p99,
+                            f"{queries} queries, FLAT index"))
         store.close()
     client.close()
-    p50, p99 = _percentiles(latencies)
-    return Row(f"query: bytes -> top 10 of {collection_size:,}", 1000 / p50, p50, p99,
-               f"{queries} queries, FLAT index")
+    return rows
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = rows.astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _reranked(client: EmbeddingClient, store: CatalogStore, name: str, photo: bytes,
+              weight: float, depth: int = 100) -> list[str]:
+    found = client.features([photo])
+    info = store.info(name)
+    query = query_vector(found.embeddings[0], None, 0.0, info.colour_dim)
+    hits = store.client.search(name, [query.tolist()], limit=depth, output_fields=[VECTOR_FIELD])
+    stored = np.asarray([h["entity"][VECTOR_FIELD] for h in hits[0]], np.float32)
+    scores = stored[:, :info.dim] @ found.embeddings[0]
+    if found.colours is not None:
+        scores = scores + weight * (stored[:, info.dim:] @ found.colours[0])
+    return [str(hits[0][i]["id"]) for i in np.argsort(-scores)[:10]]
 
 
 def bench_ingest(paths: Sequence[Path], url: str) -> Row:
@@ -260,7 +297,7 @@ def bench(
         rows = bench_local(data, onnx_path, choice.load())
         rows += bench_triton(data, url)
         rows.append(bench_ingest(paths, url))
-        rows.append(bench_query(data, url, collection_size, queries))
+        rows.extend(bench_query(data, url, collection_size, queries))
     header = (f"{len(data)} photos from {folder}; {os.cpu_count()} CPU cores; model {served}; "
               f"ratios against onnxruntime in-process")
     out = settings.home / "bench" / "throughput.json"

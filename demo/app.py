@@ -7,6 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from fashion_search.colour import DEFAULT_WEIGHT, MAX_WEIGHT
 from fashion_search.errors import FashionSearchError, ImageError
 from fashion_search.images import load_image
 from fashion_search.search import AUTO, VisualSearch
@@ -14,15 +15,17 @@ from fashion_search.search import AUTO, VisualSearch
 log = logging.getLogger(__name__)
 
 ALL = "All categories"
-AUTO_LABEL = "Auto (the category the model sees)"
+AUTO_LABEL = "Auto (what the photo most likely shows)"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 def _caption(hit) -> str:
-    return f"{hit.category} · {hit.score:.3f}"
+    match = f"{hit.match:.0%} match" if hit.match is not None else f"{hit.score:.3f}"
+    return f"{hit.category} · {match}"
 
 
-def run_query(search: VisualSearch, upload: str | None, category: str, k: float):
+def run_query(search: VisualSearch, upload: str | None, category: str, k: float,
+              colour_weight: float = DEFAULT_WEIGHT):
     """One search from the page; every failure becomes a message, not a traceback."""
     if not upload:
         return None, [], "Upload a photo (JPEG, PNG or WebP) or click one of the examples."
@@ -37,7 +40,8 @@ def run_query(search: VisualSearch, upload: str | None, category: str, k: float)
         preview = load_image(data, name=name, draft_size=512)
         preview.thumbnail((512, 512))
         wanted = {None: None, "": None, ALL: None, AUTO_LABEL: AUTO}.get(category, category)
-        results = search.find(data, k=int(k), category=wanted, name=name)
+        results = search.find(data, k=int(k), category=wanted, name=name,
+                              colour_weight=float(colour_weight))
     except FashionSearchError as err:
         return None, [], f"**Could not search:** {err}"
     gallery = [(hit.image_path, _caption(hit)) for hit in results.hits]
@@ -49,9 +53,7 @@ def run_query(search: VisualSearch, upload: str | None, category: str, k: float)
 
 
 def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.Blocks:
-    categories = [ALL, *search.categories()]
-    if search.client.info().labels:
-        categories.insert(1, AUTO_LABEL)
+    categories = [ALL, AUTO_LABEL, *search.categories()]
     count = search.store.count()
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"# {title}\nFind catalogue items that look like your photo. "
@@ -64,6 +66,8 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.
                 category = gr.Dropdown(categories, value=ALL, label="Category",
                                        elem_id="category")
                 k = gr.Slider(1, 50, value=12, step=1, label="Results (K)", elem_id="k")
+                shade = gr.Slider(0, MAX_WEIGHT, value=DEFAULT_WEIGHT, step=0.05,
+                                  label="Colour weight (0: shape only)", elem_id="colour")
                 button = gr.Button("Search", variant="primary", elem_id="search")
             with gr.Column(scale=1):
                 preview = gr.Image(label="Your photo", interactive=False, elem_id="preview")
@@ -74,11 +78,11 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.
         if examples:
             gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="Try one")
 
-        def handler(file, chosen, top_k):
-            return run_query(search, file, chosen, top_k)
+        def handler(file, chosen, top_k, weight):
+            return run_query(search, file, chosen, top_k, weight)
 
         outputs = [preview, gallery, status]
-        inputs = [upload, category, k]
+        inputs = [upload, category, k, shade]
         button.click(handler, inputs, outputs)
         upload.change(handler, inputs, outputs)
         category.change(handler, inputs, outputs)

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from fashion_search.client import ModelInfo
 from fashion_search.config import Settings, load_settings
 from fashion_search.demo.app import build_app
 from fashion_search.export.run import ServedModel, ensure_model
@@ -37,10 +38,11 @@ class RunningDemo:
         self.stack.close()
 
 
-def _already_indexed(store: CatalogStore, catalog: Path, version: str) -> bool:
-    """The live collection holds this catalogue, embedded by this model."""
+def _already_indexed(store: CatalogStore, catalog: Path, model: ModelInfo) -> bool:
+    """The live collection holds this catalogue, embedded by this model, with its colours."""
     live = live_collection(store)
-    return (live is not None and live.catalog == catalog_key(catalog) and live.model_version == version
+    return (live is not None and live.catalog == catalog_key(catalog)
+            and live.model_version == model.version and live.colour == model.colour
             and store.count(live.name) > 0)
 
 
@@ -62,7 +64,7 @@ def demo(
         client = ensure_server(settings, stack, expected_version=served.version)
         store = CatalogStore(settings.resolved_milvus_uri, settings.milvus_token)
         stack.callback(store.close)
-        if reindex or not _already_indexed(store, path, client.info().version):
+        if reindex or not _already_indexed(store, path, client.info()):
             report = index(catalog=path, triton_url=settings.triton_url, store=store,
                            settings=settings)
             if report.skipped:

@@ -9,10 +9,12 @@ the model was trained and the committed templates never change.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from pathlib import Path
 
+from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.config import ENV_PREFIX
 from fashion_search.errors import RepositoryError
@@ -54,6 +56,10 @@ def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.PIXELS), pixel_dims)
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.EMBEDDING, output=True), embed_dims)
     tc.set_dims(tc.tensor(configs[tc.ENSEMBLE], tc.EMBEDDING, output=True), embed_dims)
+    for name in (tc.PREPROCESS, tc.ENSEMBLE):
+        tc.set_dims(tc.tensor(configs[name], tc.COLOUR, output=True), (colour.DIM,))
+    tc.set_parameter(configs[tc.EMBEDDER], tc.COLOUR_PARAM, colour.NAME)
+    tc.set_parameter(configs[tc.EMBEDDER], tc.TEMPLATES_PARAM, templates_digest(templates))
     # A trained model also answers the category; the untuned one has no such output.
     probs = signature["outputs"].get(tc.CATEGORY_PROBS)
     probs_dims = probs[1:] if probs else None
@@ -69,6 +75,16 @@ def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig
     tc.set_parameter(configs[tc.EMBEDDER], tc.MODEL_VERSION_PARAM, meta["model_version"])
     tc.set_parameter(configs[tc.EMBEDDER], tc.METRIC_PARAM, meta["metric"])
     return configs
+
+
+def templates_digest(templates: Path) -> str:
+    """A short hash of the templates, so a build from older templates counts as stale."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(templates).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(templates).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def check_build_target(templates: Path, target: Path) -> None:
@@ -101,9 +117,17 @@ def render_repository(templates: Path, onnx_path: Path, target: Path) -> Path:
     return target / tc.EMBEDDER / "1" / "model.onnx"
 
 
-def built_version(repository: Path) -> str | None:
-    """The model version a built repository serves, or None when it is not built."""
+def built_version(repository: Path, templates: Path | None = None) -> str | None:
+    """The model version a built repository serves, or None when it is not built.
+
+    With ``templates``, a repository rendered from other templates counts as
+    not built, so a change to the serving layout is rebuilt, not served stale.
+    """
     config = Path(repository) / tc.EMBEDDER / "config.pbtxt"
     if not config.is_file() or not (config.parent / "1" / "model.onnx").is_file():
         return None
-    return tc.get_parameter(tc.read_config(config), tc.MODEL_VERSION_PARAM)
+    parsed = tc.read_config(config)
+    if templates is not None and (tc.get_parameter(parsed, tc.TEMPLATES_PARAM)
+                                  != templates_digest(templates)):
+        return None
+    return tc.get_parameter(parsed, tc.MODEL_VERSION_PARAM)

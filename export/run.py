@@ -115,7 +115,7 @@ def ensure_model(
     check_build_target(settings.model_templates, settings.model_repository)
     choice = choice or choose_model(checkpoint, untuned, settings=settings)
     loaded = choice.load()
-    current = built_version(settings.model_repository)
+    current = built_version(settings.model_repository, settings.model_templates)
     exported = current != loaded.version
     if exported:
         if current:

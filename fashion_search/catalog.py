@@ -7,6 +7,7 @@ itself (a file path or a CSV id), never a counter, so every item is one row.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
@@ -149,6 +150,16 @@ def read_deepfashion_catalog(root: Path) -> list[CatalogItem]:
                         splits.get(image_name))
         )
     return items
+
+
+def hash_split(item_id: str, share: float = 0.1) -> str:
+    """A stable "validation" / "test" / "train" split, by id, for catalogues that have none.
+
+    A tenth each for choosing and for reporting once, the same on every machine,
+    so training never sees the photos that quality figures are measured on.
+    """
+    slot = int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "validation" if slot < share else "test" if slot < 2 * share else "train"
 
 
 def open_catalog(path: str | Path, category_column: str | None = None) -> list[CatalogItem]:

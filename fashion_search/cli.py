@@ -17,6 +17,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from fashion_search import colour
 from fashion_search.config import BATCH_SIZE, DEFAULT_BACKBONE, KEEP_COLLECTIONS, load_settings
 from fashion_search.errors import FashionSearchError, MissingInput
 from fashion_search.training.config import TrainConfig
@@ -39,6 +40,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.suite == "catalogue":
+        from fashion_search.training.catalogue_eval import evaluate_catalogue
+
+        found = evaluate_catalogue(checkpoint=args.checkpoint, out_dir=args.out)
+        print(found.table())
+        return 0
     from fashion_search.served_eval import served_scores
     from fashion_search.training.evaluate import evaluate
 
@@ -146,20 +153,22 @@ def _cmd_search(args: argparse.Namespace) -> int:
     search = VisualSearch(EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s),
                           CatalogStore(settings.resolved_milvus_uri, settings.milvus_token))
     results = search.find(photo.read_bytes(), k=args.k, category=args.category, name=str(photo),
-                          where=parse_where(args.where))
+                          where=parse_where(args.where), colour_weight=args.colour_weight)
     hits = results.hits
     if args.json:
         print(json.dumps({"category": results.category, "suggestions": results.suggestions,
+                          "colour_weight": results.colour_weight,
                           "hits": [h.__dict__ for h in hits]}, indent=2))
         return 0
     if results.suggestions:
         print("looks like: " + ", ".join(f"{c} {p:.0%}" for c, p in results.suggestions))
     if results.category and results.category != args.category:
         print(f"within category: {results.category}")
-    print(f"{'rank':>4}  {'score':>6}  {'category':<20}  {'id':<24}  image")
+    print(f"{'rank':>4}  {'match':>5}  {'score':>6}  {'category':<20}  {'id':<24}  image")
     for rank, hit in enumerate(hits, 1):
-        print(f"{rank:>4}  {hit.score:6.3f}  {hit.category[:20]:<20}  {hit.id[:24]:<24}  "
-              f"{hit.image_path}")
+        match = f"{hit.match:.0%}" if hit.match is not None else "-"
+        print(f"{rank:>4}  {match:>5}  {hit.score:6.3f}  {hit.category[:20]:<20}  "
+              f"{hit.id[:24]:<24}  {hit.image_path}")
     return 0
 
 
@@ -228,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score through Triton and Milvus (starts Triton if none runs)")
     p.add_argument("--out", type=Path, help="output folder (default: $FASHION_SEARCH_HOME/"
                                             "evaluation)")
+    p.add_argument("--suite", choices=["retrieval", "catalogue"], default="retrieval",
+                   help="retrieval: street-to-shop and category figures, untuned vs trained; "
+                        "catalogue: colour agreement and recall by colour weight, auto-category "
+                        "accuracy, on held-out catalogue photos")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("export", help="export a model to ONNX and build the Triton repository")
@@ -261,11 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="find catalogue items that look like a photo")
     p.add_argument("photo")
-    p.add_argument("--category", help="only this category; 'auto': the one the model sees")
+    p.add_argument("--category", help="only this category; 'auto': the one the photo's nearest "
+                                      "catalogue items vote for")
     p.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
                    help="only items with this label value (repeat: the same column means "
                         "either value, different columns must all match)")
     p.add_argument("-k", type=int, default=10, help="number of results")
+    p.add_argument("--colour-weight", type=float, default=colour.DEFAULT_WEIGHT,
+                   help="weight of colour similarity beside the shape's, 0..1 "
+                        f"(default {colour.DEFAULT_WEIGHT:g}; 0 ignores colour)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_search)
 

@@ -10,6 +10,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.config import ENV_PREFIX
 from fashion_search.errors import EmbeddingError, TritonTimeout, TritonUnavailable
@@ -28,6 +29,16 @@ class ModelInfo:
     preprocessing: PreprocessConfig
     max_batch_size: int
     labels: tuple[str, ...] = ()
+    colour: str = ""  # the colour descriptor the server computes; "" when it has none
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the server says about a batch of photos, row by row."""
+
+    embeddings: np.ndarray
+    colours: np.ndarray | None = None  # unit colour descriptors, when the server computes them
+    probabilities: np.ndarray | None = None  # in ``ModelInfo.labels`` order, for a classifier
 
 
 class EmbeddingClient:
@@ -67,6 +78,7 @@ class EmbeddingClient:
                 ),
                 max_batch_size=int(config.max_batch_size) or 1,
                 labels=tuple(json.loads(tc.get_parameter(config, tc.LABELS_PARAM, "[]"))),
+                colour=tc.get_parameter(config, tc.COLOUR_PARAM, "") or "",
             )
         return self._info
 
@@ -105,15 +117,24 @@ class EmbeddingClient:
             return np.zeros((0, self.info().dim), dtype=np.float32)
         return self._batched(images, (tc.EMBEDDING,))[0]
 
+    def features(self, images: list[bytes]) -> Features:
+        """Embeddings, colour descriptors and category probabilities in one request."""
+        info = self.info()
+        outputs = ((tc.EMBEDDING,) + ((tc.COLOUR,) if info.colour else ())
+                   + ((tc.CATEGORY_PROBS,) if info.labels else ()))
+        if not images:
+            empty = {tc.EMBEDDING: info.dim, tc.COLOUR: colour.DIM,
+                     tc.CATEGORY_PROBS: len(info.labels)}
+            columns = [np.zeros((0, empty[name]), np.float32) for name in outputs]
+        else:
+            columns = self._batched(images, outputs)
+        named = dict(zip(outputs, columns))
+        return Features(named[tc.EMBEDDING], named.get(tc.COLOUR), named.get(tc.CATEGORY_PROBS))
+
     def predict(self, images: list[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
         """(embeddings, category probabilities in ``info().labels`` order, or None)."""
-        if not self.info().labels:
-            return self.embed(images), None
-        if not images:
-            return (np.zeros((0, self.info().dim), np.float32),
-                    np.zeros((0, len(self.info().labels)), np.float32))
-        embeddings, probabilities = self._batched(images, (tc.EMBEDDING, tc.CATEGORY_PROBS))
-        return embeddings, probabilities
+        found = self.features(images)
+        return found.embeddings, found.probabilities
 
     def embed_one(self, image: bytes) -> np.ndarray:
         return self.embed([image])[0]

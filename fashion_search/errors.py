@@ -107,9 +107,5 @@ class InvalidRequest(FashionSearchError, ValueError):
     """A search or step argument out of range (``k`` below 1, say)."""
 
 
-class NoClassifier(FashionSearchError, ValueError):
-    """Category "auto" asked of a model that has no category classifier."""
-
-
 class MissingInput(FashionSearchError, FileNotFoundError):
     """A file or folder the user named does not exist."""

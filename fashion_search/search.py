@@ -8,21 +8,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fashion_search import colour
+from fashion_search.category_vote import NEIGHBOURS, vote
 from fashion_search.client import EmbeddingClient
-from fashion_search.errors import EmbeddingError, ImageError, NoClassifier
+from fashion_search.errors import CatalogNotIndexed, EmbeddingError, ImageError
 from fashion_search.vectordb.schema import Hit
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"  # category "auto": search within the category the model sees in the photo
+AUTO = "auto"  # category "auto": search within the category the photo most likely shows
 
 
 @dataclass(frozen=True)
 class Results:
     hits: list[Hit]
-    suggestions: list[tuple[str, float]] = field(default_factory=list)  # (category, probability)
+    suggestions: list[tuple[str, float]] = field(default_factory=list)  # (category, share)
     category: str | None = None  # the category searched within
+    colour_weight: float = 0.0  # the weight applied (0 when the server gives no colour)
 
 
 @dataclass
@@ -35,40 +38,48 @@ class VisualSearch:
 
     def find(self, photo: bytes, k: int = 10, category: str | None = None,
              name: str = "photo", suggestions: int = 3,
-             where: Mapping[str, Sequence[str]] | None = None) -> Results:
-        """Top ``k`` look-alikes and the categories the model sees in ``photo``.
+             where: Mapping[str, Sequence[str]] | None = None,
+             colour_weight: float = colour.DEFAULT_WEIGHT) -> Results:
+        """Top ``k`` look-alikes and the catalogue categories the photo most likely shows.
 
-        ``category="auto"`` searches within the most likely category that the
-        catalogue has. ImageError names the photo if it is unreadable.
+        ``category="auto"`` searches within the most likely one, as voted by the
+        photo's nearest catalogue items with the classifier as a prior.
+        ``colour_weight`` (0..1) weighs colour similarity against the
+        embedding's. ImageError names the photo if it is unreadable.
         """
+        weight = colour.check_weight(colour_weight)
         try:
-            embeddings, probabilities = self.client.predict([photo])
+            found = self.client.features([photo])
         except EmbeddingError as err:
             raise ImageError(f"{name}: {err.reason}") from err
-        ranked: list[tuple[str, float]] = []
-        if probabilities is not None:
-            labels = self.client.info().labels
-            order = np.argsort(-probabilities[0])
-            ranked = [(labels[i], float(probabilities[0][i])) for i in order]
+        embedding = found.embeddings[0]
+        shade = found.colours[0] if found.colours is not None else None
+        ranked = self.guess_category(embedding, found.probabilities)
         if category and category.strip().lower() == AUTO:
-            category = self._auto_category(ranked)
-        hits = self.store.search(embeddings[0], k=k, category=category or None, where=where)
-        return Results(hits, ranked[:suggestions], category or None)
+            if not ranked:
+                raise CatalogNotIndexed("the catalogue is empty, so no category can be guessed; "
+                                        "index it with `fashion-search index`")
+            category = ranked[0][0]
+        hits = self.store.search(embedding, k=k, category=category or None, where=where,
+                                 colour=shade, colour_weight=weight)
+        applied = weight if shade is not None and self.store_has_colour() else 0.0
+        return Results(hits, ranked[:suggestions], category or None, applied)
 
-    def _auto_category(self, ranked: list[tuple[str, float]]) -> str:
-        if not ranked:
-            raise NoClassifier("the served model has no category classifier, so it cannot pick "
-                               "the category; train one with `fashion-search train` or name a "
-                               "category")
-        known = {c.casefold(): c for c in self.categories()}
-        for label, _ in ranked:
-            if label.casefold() in known:
-                return known[label.casefold()]
-        raise NoClassifier("none of the model's categories is in this catalogue; name one of: "
-                           + ", ".join(known.values()))
+    def guess_category(self, embedding: np.ndarray, probabilities: np.ndarray | None
+                       ) -> list[tuple[str, float]]:
+        """The catalogue's categories ranked by a vote of the nearest items (see category_vote)."""
+        neighbours = self.store.search(embedding, k=NEIGHBOURS)
+        prior = {}
+        if probabilities is not None:
+            prior = dict(zip(self.client.info().labels, map(float, probabilities[0])))
+        return vote([h.category for h in neighbours], [h.score for h in neighbours], prior,
+                    self.categories())
+
+    def store_has_colour(self) -> bool:
+        return bool(self.store.info(self.store.current_collection()).colour_dim)
 
     def search(self, photo: bytes, k: int = 10, category: str | None = None,
-               name: str = "photo", where: Mapping[str, Sequence[str]] | None = None
-               ) -> list[Hit]:
+               name: str = "photo", where: Mapping[str, Sequence[str]] | None = None,
+               colour_weight: float = colour.DEFAULT_WEIGHT) -> list[Hit]:
         """Top ``k`` look-alikes of ``photo``."""
-        return self.find(photo, k, category, name, where=where).hits
+        return self.find(photo, k, category, name, where=where, colour_weight=colour_weight).hits

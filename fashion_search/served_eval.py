@@ -55,6 +55,7 @@ def served_scores(loaded: LoadedModel, checkpoint: Path | None, queries: list[Ca
         search = VisualSearch(client, store)
         for row, query in enumerate(tqdm(queries, desc="served searches", unit="query",
                                          disable=not progress)):
-            for hit in search.search(query.read_bytes(), k=len(gallery), name=str(query.path)):
+            for hit in search.search(query.read_bytes(), k=len(gallery), name=str(query.path),
+                                     colour_weight=0.0):
                 scores[row, position[hit.id]] = hit.score
     return scores

@@ -27,6 +27,7 @@ class AugmentConfig:
     brightness: float = 0.15
     contrast: float = 0.15
     saturation: float = 0.1
+    erasing: float = 0.0  # chance of hiding one random patch (2-20% of the view)
 
 
 def random_crop(image: Image.Image, config: AugmentConfig, rng: random.Random) -> Image.Image:
@@ -52,6 +53,18 @@ def jitter_colour(image: Image.Image, config: AugmentConfig, rng: random.Random)
     return image
 
 
+def erase_patch(image: Image.Image, rng: random.Random) -> Image.Image:
+    """Hide a random patch with a flat grey, so no single region decides the embedding."""
+    width, height = image.size
+    area = width * height * rng.uniform(0.02, 0.2)
+    ratio = math.exp(rng.uniform(math.log(0.3), math.log(3.3)))
+    w, h = min(width, round(math.sqrt(area * ratio))), min(height, round(math.sqrt(area / ratio)))
+    left, top = rng.randint(0, width - w), rng.randint(0, height - h)
+    image = image.copy()
+    image.paste((rng.randint(0, 255),) * 3, (left, top, left + w, top + h))
+    return image
+
+
 def augmented_pixels(
     image: Image.Image, contract: PreprocessConfig, config: AugmentConfig, rng: random.Random
 ) -> np.ndarray:
@@ -59,4 +72,7 @@ def augmented_pixels(
     image = random_crop(image, config, rng)
     if rng.random() < config.flip:
         image = ImageOps.mirror(image)
-    return to_pixels(jitter_colour(image, config, rng), contract)
+    image = jitter_colour(image, config, rng)
+    if config.erasing and rng.random() < config.erasing:
+        image = erase_patch(image, rng)
+    return to_pixels(image, contract)

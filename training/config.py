@@ -31,6 +31,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 50
     views: int = 4
+    view_min_area: float = 0.6  # smallest share of the photo a random view crops
+    view_erasing: float = 0.0  # chance that a view has a random patch hidden
     seed: int = 0
     categories: list[str] = field(default_factory=lambda: ["clothing-dataset-small"])
     category_column: str | None = None

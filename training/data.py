@@ -9,10 +9,10 @@ against every product photo, the seen ones staying in as distractors.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fashion_search.catalog import CatalogItem, open_catalog
+from fashion_search.catalog import CatalogItem, hash_split, open_catalog
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.pairs import Pair, read_pairs, split_pairs
 
@@ -77,10 +77,10 @@ def load_training_data(config: TrainConfig, data_dir: Path) -> TrainingData:
     train_items, validation_items = [], []
     for source in config.categories:
         items = open_catalog(resolve_source(source, data_dir), config.category_column)
-        has_splits = any(i.split for i in items)
-        train = [i for i in items if _in_split(i, config.train_split)] if has_splits else items
-        validation = ([i for i in items if i.split and _in_split(i, config.validation_split)]
-                      if has_splits else [])
+        if not any(i.split for i in items):  # keep the held-out tenths out of training
+            items = [replace(i, split=hash_split(i.id)) for i in items]
+        train = [i for i in items if _in_split(i, config.train_split)]
+        validation = [i for i in items if _in_split(i, config.validation_split)]
         if config.limit:
             train, validation = _per_category(train, config.limit), _per_category(validation,
                                                                                  config.limit)

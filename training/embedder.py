@@ -14,17 +14,22 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.catalog import CatalogItem
 from fashion_search.checkpoint import LoadedModel
+from fashion_search.client import Features
 from fashion_search.config import BATCH_SIZE
 from fashion_search.export.onnx_export import export_onnx, output_names
 from fashion_search.onnx_graph import onnx_session
-from fashion_search.preprocessing import preprocess
+from fashion_search.preprocessing import preprocess_with_colour
 
 
 class OnnxEmbedder:
-    """Photos -> (embeddings, category probabilities or None) with onnxruntime."""
+    """Photos -> embeddings, colour descriptors and category probabilities, with onnxruntime.
+
+    The same steps as the server's ensemble, in one process.
+    """
 
     def __init__(self, loaded: LoadedModel, workdir: Path | None = None):
         self.loaded = loaded
@@ -38,24 +43,35 @@ class OnnxEmbedder:
 
     def embed(self, items: Sequence[CatalogItem], desc: str = "embedding",
               progress: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """(embeddings, category probabilities or None)."""
+        found = self.features(items, desc, progress)
+        return found.embeddings, found.probabilities
+
+    def features(self, items: Sequence[CatalogItem], desc: str = "embedding",
+                 progress: bool = True) -> Features:
         contract = self.loaded.preprocessing
 
-        def pixels(batch: Sequence[CatalogItem]) -> np.ndarray:
-            return np.stack([preprocess(i.read_bytes(), contract, name=str(i.path)) for i in batch])
+        def pixels(batch: Sequence[CatalogItem]) -> tuple[np.ndarray, np.ndarray]:
+            pairs = [preprocess_with_colour(i.read_bytes(), contract, name=str(i.path))
+                     for i in batch]
+            return np.stack([p for p, _ in pairs]), np.stack([c for _, c in pairs])
 
         batches = [items[s:s + BATCH_SIZE] for s in range(0, len(items), BATCH_SIZE)]
-        embeddings, probabilities = [], []
+        embeddings, colours, probabilities = [], [], []
         with ThreadPoolExecutor(2) as pool, tqdm(total=len(items), desc=desc, unit="photo",
                                                  disable=not progress) as bar:
-            for batch, array in zip(batches, pool.map(pixels, batches)):
+            for batch, (array, shades) in zip(batches, pool.map(pixels, batches)):
                 result = self.session.run(self.outputs, {tc.PIXELS: array})
+                colours.append(shades)
                 embeddings.append(result[0])
                 if len(result) > 1:
                     probabilities.append(result[1])
                 bar.update(len(batch))
         dim = self.loaded.model.embedding_dim
-        return (np.concatenate(embeddings) if embeddings else np.zeros((0, dim), np.float32),
-                np.concatenate(probabilities) if probabilities else None)
+        if not embeddings:
+            return Features(np.zeros((0, dim), np.float32), np.zeros((0, colour.DIM), np.float32))
+        return Features(np.concatenate(embeddings), np.concatenate(colours),
+                        np.concatenate(probabilities) if probabilities else None)
 
     def close(self) -> None:
         if self._tmp is not None:

@@ -176,7 +176,7 @@ def evaluate_model(name: str, loaded: LoadedModel, street: StreetToShop | None,
     return figures
 
 
-def _trained_with(checkpoint: Path | None) -> dict[str, Any]:
+def trained_with(checkpoint: Path | None) -> dict[str, Any]:
     """The checkpoint's split (so unseen stays unseen) and starting backbone."""
     if checkpoint is None:
         return {}
@@ -209,15 +209,15 @@ def evaluate(
     settings = settings or load_settings()
     recipe = TrainConfig()
     checkpoint = choose_model(checkpoint, settings=settings).checkpoint
-    trained_with = _trained_with(checkpoint)
+    recipe_of = trained_with(checkpoint)
     split = {"unseen_pairs": unseen_pairs if unseen_pairs is not None
-             else trained_with.get("unseen_pairs", recipe.unseen_pairs),
-             "seed": seed if seed is not None else trained_with.get("seed", recipe.seed)}
+             else recipe_of.get("unseen_pairs", recipe.unseen_pairs),
+             "seed": seed if seed is not None else recipe_of.get("seed", recipe.seed)}
     pairs = recipe.pairs[0] if pairs is None else pairs
     categories = recipe.categories[0] if categories is None else categories
     if backbone is None:  # the baseline is what the trained model started from
-        backbone = trained_with.get("backbone", recipe.backbone)
-        weights = weights or trained_with.get("weights")
+        backbone = recipe_of.get("backbone", recipe.backbone)
+        weights = weights or recipe_of.get("weights")
     street = (street_to_shop_set(resolve_source(pairs, settings.data_dir), split["unseen_pairs"],
                                  split["seed"], limit) if pairs else None)
     category = (category_set(resolve_source(categories, settings.data_dir), limit)

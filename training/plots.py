@@ -55,3 +55,17 @@ def plot_recall_curves(curves: Mapping[str, Mapping[int, float]], path: Path,
     axis.grid(alpha=0.3)
     axis.legend()
     return _save(plt, figure, path)
+
+
+def plot_by_weight(rows: Mapping[str, Mapping[str, float]], path: Path,
+                   title: str = "quality by colour weight") -> Path:
+    """One line per figure, colour weight on the x axis."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for name, values in rows.items():
+        weights = sorted(values, key=float)
+        axis.plot([float(w) for w in weights], [values[w] for w in weights], "-o", label=name)
+    axis.set(title=title, xlabel="colour weight", ylabel="share", ylim=(0, 1))
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    return _save(plt, figure, path)

@@ -71,7 +71,8 @@ def resolve_device(name: str) -> torch.device:
 def compute_features(data: TrainingData, runner: TrunkRunner, config: TrainConfig,
                      contract: PreprocessConfig, cache_dir: Path, progress: bool) -> Features:
     def views(items, count, desc):
-        return cached_views(items, count, runner, contract, AugmentConfig(), config.seed,
+        augment = AugmentConfig(min_area=config.view_min_area, erasing=config.view_erasing)
+        return cached_views(items, count, runner, contract, augment, config.seed,
                             cache_dir, desc, progress)
 
     return Features(

@@ -53,12 +53,12 @@ class EmbedAndWrite:
         items = [CatalogItem(i, Path(p), c, json.loads(labels), tuple(json.loads(box)) or None)
                  for i, p, c, labels, box in zip(batch["id"], batch["path"], batch["category"],
                                                  batch["labels"], batch["bbox"])]
-        kept, vectors, skipped = embed_batch(self.client, items)
-        written = self.store.insert(self.collection, to_rows(kept, vectors, self.version))
+        kept, found, skipped = embed_batch(self.client, items)
+        written = self.store.insert(self.collection, to_rows(kept, found, self.version))
         sample = kept[0][0].id if kept else ""
         return {"indexed": np.array([written]), "skipped": np.array([json.dumps(skipped)]),
                 "sample_id": np.array([sample]),
-                "sample": np.array([vectors[0] if kept else np.zeros(0, np.float32)],
+                "sample": np.array([found.embeddings[0] if kept else np.zeros(0, np.float32)],
                                    dtype=object)}
 
 
@@ -92,8 +92,8 @@ def rebuild_distributed(
     started = time.perf_counter()
     try:
         with writer(store):
-            store.create_collection(CollectionInfo(name, info.version, info.dim, info.metric,
-                                                   alias, catalog, run, columns))
+            store.create_collection(CollectionInfo.for_model(name, info, alias, catalog, run,
+                                                             columns))
             if not ray.is_initialized():
                 if not ray_address:
                     # A local Ray on a small, busy machine can take more than its default

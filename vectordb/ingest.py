@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fashion_search.catalog import CatalogItem
-from fashion_search.client import EmbeddingClient
+from fashion_search.client import EmbeddingClient, Features
 from fashion_search.config import BATCH_SIZE
 from fashion_search.errors import EmbeddingError
 from fashion_search.vectordb.schema import Row
@@ -66,32 +66,42 @@ def _read(item: CatalogItem) -> tuple[bytes, str] | str:
 
 def embed_batch(
     client: EmbeddingClient, items: Sequence[CatalogItem]
-) -> tuple[list[tuple[CatalogItem, str]], np.ndarray, list[tuple[str, str]]]:
+) -> tuple[list[tuple[CatalogItem, str]], Features, list[tuple[str, str]]]:
     """Embed a batch; on a refusal, embed one by one to name the bad photos."""
     payloads = [_read(item) for item in items]
     skipped = [(it.id, p) for it, p in zip(items, payloads) if isinstance(p, str)]
     good = [(it, p) for it, p in zip(items, payloads) if not isinstance(p, str)]
     if not good:
-        return [], np.zeros((0, 0), np.float32), skipped
+        return [], Features(np.zeros((0, 0), np.float32)), skipped
     try:
-        vectors = client.embed([data for _, (data, _) in good])
-        return [(it, digest) for it, (_, digest) in good], vectors, skipped
+        found = client.features([data for _, (data, _) in good])
+        return [(it, digest) for it, (_, digest) in good], found, skipped
     except EmbeddingError:
-        kept, rows = [], []
+        kept, singles = [], []
         for item, (data, digest) in good:
             try:
-                rows.append(client.embed_one(data))
+                singles.append(client.features([data]))
                 kept.append((item, digest))
             except EmbeddingError as err:
                 skipped.append((item.id, f"{item.path}: {err.reason}"))
-        return kept, np.stack(rows) if rows else np.zeros((0, 0), np.float32), skipped
+        return kept, _stacked(singles), skipped
 
 
-def to_rows(kept: Sequence[tuple[CatalogItem, str]], vectors: np.ndarray, version: str
+def _stacked(parts: Sequence[Features]) -> Features:
+    if not parts:
+        return Features(np.zeros((0, 0), np.float32))
+    colours = [p.colours for p in parts]
+    return Features(np.concatenate([p.embeddings for p in parts]),
+                    None if any(c is None for c in colours) else np.concatenate(colours))
+
+
+def to_rows(kept: Sequence[tuple[CatalogItem, str]], found: Features, version: str
             ) -> list[Row]:
     """Catalogue rows from embedded items and their content hashes."""
-    return [Row(item.id, vector, item.category, str(item.path), version, digest, item.labels)
-            for (item, digest), vector in zip(kept, vectors)]
+    colours = found.colours if found.colours is not None else [None] * len(kept)
+    return [Row(item.id, vector, item.category, str(item.path), version, digest, item.labels,
+                colour)
+            for (item, digest), vector, colour in zip(kept, found.embeddings, colours)]
 
 
 def _batches(items: Sequence[CatalogItem], size: int) -> Iterator[Sequence[CatalogItem]]:
@@ -122,9 +132,9 @@ def ingest(
                 pending.append(pool.submit(embed_batch, client, batch))
             if not pending:
                 break
-            kept, vectors, skipped = pending.popleft().result()
+            kept, found, skipped = pending.popleft().result()
             if kept:
-                rows = to_rows(kept, vectors, version)
+                rows = to_rows(kept, found, version)
                 report.indexed += write(collection, rows)
                 if len(report.samples) < SAMPLES:
                     report.samples.append((rows[0].id, rows[0].embedding))

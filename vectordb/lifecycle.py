@@ -29,6 +29,7 @@ from fashion_search.vectordb.ingest import IngestReport, content_hash, ingest
 from fashion_search.vectordb.lock import ServerLease
 from fashion_search.vectordb.schema import CollectionInfo, collection_name, new_run_id
 from fashion_search.vectordb.store import CatalogStore
+from fashion_search.vectordb.vectors import query_vector
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,10 @@ def verify(store: CatalogStore, name: str, expected: int,
     if count != expected:
         raise CatalogCheckFailed(f"collection {name} holds {count} rows, {expected} were "
                                  "indexed; the catalogue in use was left as it was")
+    colour_dim = store.info(name).colour_dim
     for item_id, vector in samples:
-        hits = store.client.search(name, [np.asarray(vector, np.float32).tolist()], limit=1,
+        query = query_vector(vector, None, 0.0, colour_dim)
+        hits = store.client.search(name, [query.tolist()], limit=1,
                                    output_fields=["id"], consistency_level="Strong")
         if not hits[0] or str(hits[0][0]["id"]) != item_id:
             raise CatalogCheckFailed(f"item {item_id} does not find itself in {name}; the "
@@ -142,8 +145,8 @@ def rebuild(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalo
     report = IndexReport(name, info.version, "full")
     with writer(store):
         with _timed(report, "create"):
-            store.create_collection(CollectionInfo(name, info.version, info.dim, info.metric,
-                                                   store.alias, catalog, run, columns))
+            store.create_collection(CollectionInfo.for_model(name, info, store.alias, catalog,
+                                                             run, columns))
         try:
             with _timed(report, "embed"):
                 done = ingest(items, client, store, name, batch_size=batch_size,
@@ -187,10 +190,12 @@ def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalog
     info = client.info()
     live = live_collection(store)
     columns = catalogue_columns(item.labels for item in items)
-    if live is None or live.model_version != info.version or live.columns != columns:
+    if (live is None or live.model_version != info.version or live.columns != columns
+            or live.colour != info.colour):
         why = ("nothing is indexed yet" if live is None else
                f"the live collection was made by {live.model_version}"
-               if live.model_version != info.version else "the catalogue's columns changed")
+               if live.model_version != info.version else "the catalogue's columns changed"
+               if live.columns != columns else "the colour descriptor changed")
         log.info("full index instead of an update: %s", why)
         return rebuild(items, client, store, catalog, keep, batch_size, progress)
     report = IndexReport(live.name, info.version, "incremental")

@@ -16,6 +16,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from pymilvus import CollectionSchema, DataType, MilvusClient
 
+from fashion_search import colour
+from fashion_search.client import ModelInfo
+from fashion_search.vectordb.vectors import stored_vector
+
 DEFAULT_ALIAS = "catalog"
 VECTOR_FIELD = "embedding"
 PREFIX = "items_"
@@ -33,6 +37,7 @@ class Hit:
     category: str
     image_path: str
     labels: dict[str, str] = field(default_factory=dict)
+    match: float | None = None  # calibrated score, 0..1; None for a catalogue too small to scale
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,20 @@ class CollectionInfo:
     catalog: str = ""
     run: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # catalogue column -> field
+    colour: str = ""  # the colour descriptor stored beside each embedding, "" for none
+    colour_dim: int = 0
+
+    @property
+    def vector_dim(self) -> int:
+        return self.dim + self.colour_dim
+
+    @classmethod
+    def for_model(cls, name: str, model: ModelInfo, alias: str = DEFAULT_ALIAS,
+                  catalog: str = "", run: str = "", columns: dict[str, str] | None = None
+                  ) -> CollectionInfo:
+        """A collection for what the served model gives: embedding and, if any, colour."""
+        return cls(name, model.version, model.dim, model.metric, alias, catalog, run,
+                   dict(columns or {}), model.colour, colour.DIM if model.colour else 0)
 
 
 @dataclass
@@ -58,6 +77,7 @@ class Row:
     model_version: str
     content_hash: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    colour: np.ndarray | None = None
 
 
 def build_schema(info: CollectionInfo, partition_key: bool) -> CollectionSchema:
@@ -65,7 +85,7 @@ def build_schema(info: CollectionInfo, partition_key: bool) -> CollectionSchema:
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False,
                                         description=json.dumps(asdict(info)))
     schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
-    schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=info.dim)
+    schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=info.vector_dim)
     schema.add_field("category", DataType.VARCHAR, max_length=MAX_TEXT,
                      is_partition_key=partition_key)
     schema.add_field("image_path", DataType.VARCHAR, max_length=MAX_TEXT * 4)
@@ -77,9 +97,10 @@ def build_schema(info: CollectionInfo, partition_key: bool) -> CollectionSchema:
     return schema
 
 
-def to_record(row: Row, columns: dict[str, str]) -> dict:
+def to_record(row: Row, columns: dict[str, str], colour_dim: int = 0) -> dict:
     """A row as Milvus takes it; ``columns`` maps catalogue column -> label field."""
-    record = {"id": row.id, VECTOR_FIELD: np.asarray(row.embedding, np.float32).tolist(),
+    vector = stored_vector(row.embedding, row.colour, colour_dim)
+    record = {"id": row.id, VECTOR_FIELD: vector.tolist(),
               "category": row.category[:MAX_TEXT], "image_path": row.image_path,
               "model_version": row.model_version, "content_hash": row.content_hash,
               "labels": row.labels}

@@ -24,6 +24,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from fashion_search.colour import check_weight
 from fashion_search.config import ENV_PREFIX
 from fashion_search.errors import (
     CatalogNotIndexed,
@@ -32,6 +33,7 @@ from fashion_search.errors import (
     MilvusUnavailable,
     UnknownCategory,
 )
+from fashion_search.vectordb.calibration import NEIGHBOURS, ScoreScale, spread_sample
 from fashion_search.vectordb.filters import expression, label_fields, quote, resolve_where
 from fashion_search.vectordb.lock import LiteFileLock
 from fashion_search.vectordb.schema import (
@@ -47,6 +49,7 @@ from fashion_search.vectordb.schema import (
     collection_name,
     to_record,
 )
+from fashion_search.vectordb.vectors import blended_score, effective_weight, query_vector
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +100,18 @@ class CatalogStore:
         self._values: tuple[str, dict[str, list[str]]] | None = None  # (collection, field values)
         self._current: tuple[str, float] | None = None
         self._infos: dict[str, CollectionInfo] = {}
+        self._scales: dict[str, ScoreScale | None] = {}
 
     # --- collections -------------------------------------------------------
     def create_collection(self, info: CollectionInfo) -> str:
         """A new, empty collection for ``info``; its schema has a field per catalogue column."""
         if self.client.has_collection(info.name):
             got = self.info(info.name)
-            if got.dim != info.dim:
+            if (got.dim, got.colour_dim) != (info.dim, info.colour_dim):
                 raise CollectionMismatch(
-                    f"collection {info.name} in {self.uri} holds {got.dim}-d vectors but the "
-                    f"model gives {info.dim}-d ones; drop the collection or use another "
+                    f"collection {info.name} in {self.uri} holds {got.dim}-d embeddings and "
+                    f"{got.colour_dim} colour values but the model gives {info.dim} and "
+                    f"{info.colour_dim}; drop the collection or use another "
                     f"{ENV_PREFIX}MILVUS_URI")
             self.client.load_collection(info.name)
             return info.name
@@ -245,8 +250,8 @@ class CatalogStore:
         Rows go in by insert, not upsert: the Milvus 2.3 server files upserted
         rows under the wrong partition key, and category filters then miss them.
         """
-        columns = self.info(name).columns
-        records = [to_record(row, columns) for row in rows]
+        info = self.info(name)
+        records = [to_record(row, info.columns, info.colour_dim) for row in rows]
         for start in range(0, len(records), WRITE_BATCH):
             self.client.insert(name, records[start:start + WRITE_BATCH])
         return len(records)
@@ -326,25 +331,63 @@ class CatalogStore:
         raise UnknownCategory(f"unknown category {category!r}; choose one of: {', '.join(known)}")
 
     def search(self, embedding: np.ndarray, k: int = 10, category: str | None = None,
-               where: Mapping[str, Sequence[str]] | None = None) -> list[Hit]:
-        """Top ``k`` items by similarity, optionally within a category and label values."""
+               where: Mapping[str, Sequence[str]] | None = None,
+               colour: np.ndarray | None = None, colour_weight: float = 0.0) -> list[Hit]:
+        """Top ``k`` items by similarity, optionally within a category and label values.
+
+        With the query's ``colour`` descriptor, ``colour_weight`` (0..1) weighs
+        colour similarity against the embedding's; each hit's ``match`` is its
+        calibrated score.
+        """
         if k < 1:
             raise InvalidRequest(f"the number of results must be at least 1, got {k}")
+        weight = check_weight(colour_weight)
         name = self.current_collection()
+        info = self.info(name)
         category = self.resolve_category(category) if category else None
-        checked = (resolve_where(where, self.info(name).columns, self.field_values())
+        checked = (resolve_where(where, info.columns, self.field_values())
                    if where else None)
-        result = self.client.search(
-            name, [np.asarray(embedding, dtype=np.float32).tolist()], limit=k,
-            filter=expression(category, checked),
-            output_fields=["category", "image_path", "labels"],
+        weight = effective_weight(colour, weight, info.colour_dim)
+        query = query_vector(embedding, colour, weight, info.colour_dim)
+        found = self._search(name, [query], k, expression(category, checked))[0]
+        scale = self.score_scale(name)
+        hits = []
+        for r in found:
+            score = blended_score(r["distance"], weight, info.colour_dim, info.metric)
+            hits.append(Hit(str(r["id"]), score, r["entity"]["category"],
+                            r["entity"]["image_path"], r["entity"].get("labels") or {},
+                            scale(score) if scale else None))
+        return hits
+
+    def _search(self, name: str, queries: Sequence[np.ndarray], k: int, filter: str = ""
+                ) -> list[list[dict]]:
+        return self.client.search(
+            name, [np.asarray(q, dtype=np.float32).tolist() for q in queries], limit=k,
+            filter=filter, output_fields=["category", "image_path", "labels"],
             search_params={} if self.is_lite else HNSW_SEARCH,
+            consistency_level="Session",  # a writer reads its own writes; others may lag a little
         )
-        return [
-            Hit(str(r["id"]), float(r["distance"]), r["entity"]["category"],
-                r["entity"]["image_path"], r["entity"].get("labels") or {})
-            for r in result[0]
-        ]
+
+    def score_scale(self, name: str | None = None) -> ScoreScale | None:
+        """The collection's calibration, measured on first use and kept (see calibration.py)."""
+        name = name or self.current_collection()
+        if name not in self._scales:
+            info = self.info(name)
+            ids = [row["id"] for row in self.client.query(name, filter="", output_fields=["id"],
+                                                           limit=16_384, **STRONG)]
+            sample = spread_sample(sorted(ids))
+            scores: list[float] = []
+            if len(sample) > 1:
+                rows = self.client.query(name, filter=f"id in [{', '.join(map(quote, sample))}]",
+                                         output_fields=[VECTOR_FIELD], **STRONG)
+                queries = [query_vector(np.asarray(r[VECTOR_FIELD][:info.dim]), None, 0.0,
+                                        info.colour_dim) for r in rows]
+                found = self._search(name, queries, min(NEIGHBOURS + 1, len(ids)))
+                for row, hits in zip(rows, found):
+                    scores.extend(blended_score(h["distance"], 0.0, info.colour_dim, info.metric)
+                                  for h in hits if str(h["id"]) != str(row["id"]))
+            self._scales[name] = ScoreScale.fit(np.asarray(scores))
+        return self._scales[name]
 
     def _release(self) -> None:
         if self._lock:

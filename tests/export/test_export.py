@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.backbone import EmbeddingModel, create_backbone
 from fashion_search.checkpoint import LoadedModel
@@ -77,3 +78,20 @@ def test_rendering_fills_a_copy_and_leaves_the_templates_alone(exported, setting
     assert PreprocessConfig.from_json(tc.get_parameter(pre, tc.PREPROCESSING_PARAM)) == \
         PreprocessConfig()
     assert list(tc.tensor(pre, tc.PIXELS, output=True).dims) == [3, 224, 224]
+
+
+def test_a_build_from_other_templates_counts_as_not_built(exported, settings, tmp_path):
+    import shutil
+
+    from fashion_search.export.repository import built_version, render_repository
+
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.model_templates, templates,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    render_repository(templates, exported.onnx_path, tmp_path / "built")
+    assert built_version(tmp_path / "built", templates) == exported.model_version
+    config = templates / tc.PREPROCESS / "config.pbtxt"
+    config.write_text(config.read_text().replace("count: 2", "count: 3"))
+    assert built_version(tmp_path / "built", templates) is None  # rebuilt, not served stale
+    built = tc.read_config(tmp_path / "built" / tc.ENSEMBLE / "config.pbtxt")
+    assert list(tc.tensor(built, tc.COLOUR, output=True).dims) == [colour.DIM]

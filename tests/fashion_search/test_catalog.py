@@ -104,3 +104,13 @@ def test_deepfashion_layout_crops_to_the_box(tmp_path):
 def test_missing_catalogue_is_named(tmp_path):
     with pytest.raises(CatalogError, match="no such catalogue"):
         open_catalog(tmp_path / "nope")
+
+
+def test_the_hash_split_is_stable_and_keeps_a_tenth_each_for_choosing_and_reporting():
+    from fashion_search.catalog import hash_split
+
+    ids = [f"item-{n}" for n in range(20_000)]
+    splits = [hash_split(i) for i in ids]
+    assert splits == [hash_split(i) for i in ids]
+    for name in ("validation", "test"):
+        assert 0.09 < splits.count(name) / len(ids) < 0.11

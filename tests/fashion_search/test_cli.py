@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from fashion_search import colour
 from fashion_search.cli import main
 
 pytestmark = pytest.mark.integration
@@ -21,11 +22,14 @@ def test_search_prints_k_ranked_rows_of_the_category(env, catalog_items, capsys)
     query = next(i for i in catalog_items if i.category == "Shirts")
     assert main(["search", str(query.path), "--category", "Shirts", "-k", "4"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split()[:3] == ["rank", "score", "category"]
+    assert lines[0].startswith("looks like: Shirts")
+    lines = lines[lines.index(next(line for line in lines if line.lstrip().startswith("rank"))):]
+    assert lines[0].split()[:4] == ["rank", "match", "score", "category"]
     rows = [line.split() for line in lines[1:]]
     assert [r[0] for r in rows] == ["1", "2", "3", "4"]
-    assert all(r[2] == "Shirts" for r in rows)
-    assert rows[0][3] == query.id
+    assert all(r[3] == "Shirts" for r in rows)
+    assert rows[0][4] == query.id
+    assert rows[0][1] == "100%"  # the photo itself is the closest possible match
 
 
 def test_search_json_output(env, catalog_items, capsys):
@@ -33,14 +37,23 @@ def test_search_json_output(env, catalog_items, capsys):
     result = json.loads(capsys.readouterr().out)
     hits = result["hits"]
     assert len(hits) == 3 and hits[0]["id"] == catalog_items[0].id
-    assert result["suggestions"] == []  # the untuned model has no classifier
+    assert result["colour_weight"] == pytest.approx(colour.DEFAULT_WEIGHT)
+    assert [h["match"] for h in hits] == sorted((h["match"] for h in hits), reverse=True)
+    # without a classifier, the catalogue's nearest items still vote for a category
+    assert result["suggestions"][0][0] == catalog_items[0].category
 
 
-def test_auto_category_without_a_classifier_says_how_to_get_one(env, catalog_items, capsys):
-    assert main(["search", str(catalog_items[0].path), "--category", "auto"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: the served model has no category classifier")
-    assert "fashion-search train" in err
+def test_auto_category_works_without_a_classifier(env, catalog_items, capsys):
+    query = next(i for i in catalog_items if i.category == "Watches")
+    assert main(["search", str(query.path), "--category", "auto", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["category"] == "Watches"
+    assert {h["category"] for h in result["hits"]} == {"Watches"}
+
+
+def test_a_colour_weight_out_of_range_is_one_clear_line(env, catalog_items, capsys):
+    assert main(["search", str(catalog_items[0].path), "--colour-weight", "3"]) == 2
+    assert capsys.readouterr().err.startswith("error: the colour weight must be between 0 and 1")
 
 
 def test_wrong_category_is_one_clear_line(env, catalog_items, capsys):

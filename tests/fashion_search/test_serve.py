@@ -6,11 +6,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from fashion_search import colour
 from fashion_search.checkpoint import load_model
 from fashion_search.client import EmbeddingClient
 from fashion_search.errors import EmbeddingError, ServerError, TritonUnavailable
 from fashion_search.export.parity import cosine_rows, torch_embed
-from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.preprocessing import PreprocessConfig, preprocess, preprocess_with_colour
 from fashion_search.serve import ServerOptions, TritonServer
 from tests.conftest import free_port
 
@@ -25,6 +26,17 @@ def test_triton_embedding_of_raw_bytes_equals_pytorch(client, parity_photos):
     cosines = cosine_rows(served, local)
     assert served.shape == (9, 1280)
     assert cosines.min() >= 0.999, cosines
+
+
+def test_the_server_computes_the_colour_descriptor_from_the_same_photo(client, parity_photos):
+    photos = [p.read_bytes() for p in parity_photos]
+    found = client.features(photos)
+    contract = client.info().preprocessing
+    local = np.stack([preprocess_with_colour(p, contract)[1] for p in photos])
+    assert client.info().colour == colour.NAME
+    assert found.colours.shape == (len(photos), colour.DIM)
+    np.testing.assert_allclose(found.colours, local, atol=1e-6)
+    np.testing.assert_allclose(found.embeddings, client.embed(photos), atol=1e-6)
 
 
 def test_batch_and_single_requests_agree(client, parity_photos):

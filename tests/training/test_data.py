@@ -16,8 +16,19 @@ def test_several_catalogues_train_together(clothing_dir, products_dir, street2sh
     assert {"Tshirts", "Watches"} <= set(data.labels)        # fashion-product articleType
     assert all(data.labels[i] == item.category
                for item, i in zip(data.categorised, data.category_index))
-    assert all(item.split in (None, "train") for item in data.categorised)
+    assert all(item.split == "train" for item in data.categorised)
     assert {i.split for i in data.validation} == {"validation"}
+
+
+def test_a_catalogue_without_splits_keeps_its_held_out_tenths_out_of_training(products_dir):
+    from fashion_search.catalog import hash_split, open_catalog
+
+    data = load_training_data(TrainConfig(categories=[str(products_dir)], pairs=[]),
+                              products_dir.parent)
+    trained = {item.id for item in data.categorised}
+    held = {i.id for i in open_catalog(products_dir) if hash_split(i.id) != "train"}
+    assert trained and held and not trained & held
+    assert {hash_split(i.id) for i in data.validation} == {"validation"}
 
 
 def test_unseen_pairs_never_reach_training(street2shop_dir):

@@ -135,7 +135,7 @@ def test_served_street_to_shop_figures_match_in_process(run, trained_server, str
     assert (run[0].home / "evaluation" / "street2shop-recall.png").is_file()
 
 
-def test_search_within_the_category_the_model_sees(run, trained_server, clothing_dir):
+def test_search_within_the_category_the_photo_most_likely_shows(run, trained_server, clothing_dir):
     from fashion_search.catalog import open_catalog
     from fashion_search.search import VisualSearch
     from fashion_search.vectordb.lifecycle import rebuild

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fashion_search import colour
 from fashion_search.catalog import CatalogItem
-from fashion_search.client import ModelInfo
+from fashion_search.client import Features, ModelInfo
 from fashion_search.errors import CatalogBusy, CatalogCheckFailed, EmbeddingError, TritonUnavailable
 from fashion_search.preprocessing import PreprocessConfig
 from fashion_search.vectordb.lifecycle import rebuild, update
@@ -29,13 +30,13 @@ class StandInEmbedder:
         self.calls = 0
 
     def info(self) -> ModelInfo:
-        return ModelInfo(self.version, DIM, "COSINE", PreprocessConfig(), 64)
+        return ModelInfo(self.version, DIM, "COSINE", PreprocessConfig(), 64, colour=colour.NAME)
 
-    def vector(self, data: bytes) -> np.ndarray:
+    def vector(self, data: bytes, dim: int = DIM) -> np.ndarray:
         if data.startswith(b"broken"):
             raise EmbeddingError(f"image 0: not a readable image ({len(data)} bytes)")
-        seed = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
-        vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+        seed = int.from_bytes(hashlib.sha256(data).digest()[:8], "little") + dim
+        vector = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
         return vector / np.linalg.norm(vector)
 
     def embed(self, images):
@@ -47,8 +48,9 @@ class StandInEmbedder:
         self.photos += len(images)
         return np.stack([self.vector(data) for data in images])
 
-    def embed_one(self, image):
-        return self.embed([image])[0]
+    def features(self, images):
+        return Features(self.embed(images),
+                        np.stack([self.vector(d, colour.DIM) for d in images]) if images else None)
 
 
 def make_items(folder: Path, category: str, count: int, labels=None) -> list[CatalogItem]:

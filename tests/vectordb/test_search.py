@@ -129,7 +129,9 @@ def test_a_collection_of_another_dimension_is_refused_with_what_to_do(tmp_path):
     store = CatalogStore(str(tmp_path / "dims.db"))
     try:
         store.ensure_collection("model-a", 8)
-        with pytest.raises(CollectionMismatch, match="holds 8-d vectors but the model gives 4-d"):
+        with pytest.raises(CollectionMismatch,
+                           match="holds 8-d embeddings and 0 colour values but the model "
+                                 "gives 4 and 0"):
             store.ensure_collection("model-a", 4)
     finally:
         store.close()

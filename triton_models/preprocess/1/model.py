@@ -1,8 +1,9 @@
-"""Triton Python backend: encoded image bytes -> the embedder's pixels.
+"""Triton Python backend: encoded image bytes -> the embedder's pixels and a colour descriptor.
 
 It runs the project's one preprocessing function with the contract that the
 exported model carries in this model's config, so the server decodes and
-fits photos exactly as training did.
+fits photos exactly as training did; the colour descriptor comes from the
+same decoded photo.
 """
 
 import json
@@ -11,7 +12,9 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from fashion_search.errors import ImageError
-from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.preprocessing import PreprocessConfig, preprocess_with_colour
+
+PIXELS, COLOUR = "pixel_values", "colour"
 
 
 class TritonPythonModel:
@@ -20,18 +23,19 @@ class TritonPythonModel:
         params = config.get("parameters", {})
         self.contract = PreprocessConfig.from_json(params["preprocessing"]["string_value"])
         self.input_name = config["input"][0]["name"]
-        self.output_name = config["output"][0]["name"]
 
     def _one(self, request):
         raw = pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy()
-        pixels = []
+        pixels, colours = [], []
         for index, value in enumerate(raw.reshape(-1)):
             data = value if isinstance(value, bytes) else bytes(value)
-            pixels.append(preprocess(data, self.contract, name=f"image {index}"))
-        batch = np.stack(pixels).astype(np.float32)
-        return pb_utils.InferenceResponse(
-            output_tensors=[pb_utils.Tensor(self.output_name, batch)]
-        )
+            photo, colour = preprocess_with_colour(data, self.contract, name=f"image {index}")
+            pixels.append(photo)
+            colours.append(colour)
+        return pb_utils.InferenceResponse(output_tensors=[
+            pb_utils.Tensor(PIXELS, np.stack(pixels).astype(np.float32)),
+            pb_utils.Tensor(COLOUR, np.stack(colours).astype(np.float32)),
+        ])
 
     def execute(self, requests):
         responses = []

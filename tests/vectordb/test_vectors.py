@@ -1,0 +1,35 @@
+"""One vector field, two features: the query-time weight ranks by the weighted sum."""
+
+import numpy as np
+import pytest
+
+from fashion_search.errors import InvalidRequest
+from fashion_search.vectordb.vectors import blended_score, query_vector, stored_vector
+
+pytestmark = pytest.mark.unit
+
+
+def unit(rng, n):
+    v = rng.standard_normal(n).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.1, 0.3, 1.0])
+def test_the_cosine_milvus_computes_maps_back_to_the_weighted_mean(weight):
+    rng = np.random.default_rng(0)
+    e_q, c_q, e_x, c_x = unit(rng, 16), unit(rng, 6), unit(rng, 16), unit(rng, 6)
+    query, stored = query_vector(e_q, c_q, weight, 6), stored_vector(e_x, c_x, 6)
+    cosine = float(query @ stored / (np.linalg.norm(query) * np.linalg.norm(stored)))
+    expected = (e_q @ e_x + weight * (c_q @ c_x)) / (1 + weight)
+    assert blended_score(cosine, weight, 6, "COSINE") == pytest.approx(expected, abs=1e-5)
+
+
+def test_without_a_query_colour_the_search_is_by_embedding_alone():
+    rng = np.random.default_rng(1)
+    query = query_vector(unit(rng, 8), None, 0.5, 4)
+    assert query.shape == (12,) and not query[8:].any()
+
+
+def test_a_row_without_the_colour_its_collection_stores_is_refused():
+    with pytest.raises(InvalidRequest, match="colour descriptor"):
+        stored_vector(np.ones(8), None, 4)

@@ -1,0 +1,55 @@
+"""One vector field for two features: the CNN embedding and the colour descriptor.
+
+A stored vector is ``[embedding, colour]``, both parts unit length. A query
+is ``[embedding, w * colour]``, so its inner product with a stored vector is
+``s_embedding + w * s_colour``: the user's colour weight applies at query time,
+in one search, on Milvus Lite and on any server version (a second vector field
+with a weighted hybrid search needs Milvus 2.4+, and would rank the same
+sum). With the cosine metric, Milvus divides by the constant norms; the score
+reported is the weighted mean ``(s_embedding + w * s_colour) / (1 + w)``, which
+is the plain embedding similarity at ``w = 0``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fashion_search.errors import InvalidRequest
+
+
+def stored_vector(embedding: np.ndarray, colour: np.ndarray | None, colour_dim: int
+                  ) -> np.ndarray:
+    """What a row's vector field holds."""
+    embedding = np.asarray(embedding, np.float32).reshape(-1)
+    if not colour_dim:
+        return embedding
+    if colour is None or np.asarray(colour).size != colour_dim:
+        raise InvalidRequest(f"this collection stores a {colour_dim}-value colour descriptor "
+                             f"beside each embedding; the row has none")
+    return np.concatenate([embedding, np.asarray(colour, np.float32).reshape(-1)])
+
+
+def query_vector(embedding: np.ndarray, colour: np.ndarray | None, weight: float,
+                 colour_dim: int) -> np.ndarray:
+    """The search vector for ``weight``; without a colour it searches by embedding alone."""
+    embedding = np.asarray(embedding, np.float32).reshape(-1)
+    if not colour_dim:
+        return embedding
+    if colour is None or weight == 0:
+        return np.concatenate([embedding, np.zeros(colour_dim, np.float32)])
+    return np.concatenate([embedding, weight * np.asarray(colour, np.float32).reshape(-1)])
+
+
+def effective_weight(colour: np.ndarray | None, weight: float, colour_dim: int) -> float:
+    """The weight a search really applies (0 when either side has no colour)."""
+    return float(weight) if colour_dim and colour is not None else 0.0
+
+
+def blended_score(distance: float, weight: float, colour_dim: int, metric: str) -> float:
+    """Milvus' distance for a query of :func:`query_vector` -> the weighted mean similarity."""
+    if not colour_dim or metric.upper() != "COSINE":
+        return float(distance)
+    # cosine = (s_e + w s_c) / (|stored| |query|), |stored| = sqrt(2), |query| = sqrt(1 + w^2)
+    return float(distance) * math.sqrt(2.0) * math.sqrt(1.0 + weight * weight) / (1.0 + weight)
