@@ -30,6 +30,7 @@ class ModelInfo:
     max_batch_size: int
     labels: tuple[str, ...] = ()
     colour: str = ""  # the colour descriptor the server computes; "" when it has none
+    templates: str = ""  # digest of the repository templates it was rendered from
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class EmbeddingClient:
                 max_batch_size=int(config.max_batch_size) or 1,
                 labels=tuple(json.loads(tc.get_parameter(config, tc.LABELS_PARAM, "[]"))),
                 colour=tc.get_parameter(config, tc.COLOUR_PARAM, "") or "",
+                templates=tc.get_parameter(config, tc.TEMPLATES_PARAM, "") or "",
             )
         return self._info
 

@@ -225,6 +225,14 @@ class TritonServer:
         self.stop()
 
 
+def _built_templates(settings: Settings) -> str:
+    """The templates digest of the built repository, "" when it has none."""
+    config = settings.model_repository / tc.EMBEDDER / "config.pbtxt"
+    if not config.is_file():
+        return ""
+    return tc.get_parameter(tc.read_config(config), tc.TEMPLATES_PARAM, "") or ""
+
+
 def ensure_server(settings: Settings, stack: ExitStack,
                   expected_version: str | None = None) -> EmbeddingClient:
     """Use the server at the configured URL if it is up, else start one for this process.
@@ -235,12 +243,20 @@ def ensure_server(settings: Settings, stack: ExitStack,
     client = EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
     stack.callback(client.close)
     if client.is_ready():
-        served = client.info().version
-        if expected_version and served != expected_version:
+        served = client.info()
+        built = _built_templates(settings)
+        if expected_version and served.version != expected_version:
             raise ServedModelMismatch(
-                f"the Triton server already running at {settings.triton_url} serves {served}, "
-                f"not {expected_version}; stop it (the next start serves the new model) or "
-                f"point {ENV_PREFIX}TRITON_URL at another port"
+                f"the Triton server already running at {settings.triton_url} serves "
+                f"{served.version}, not {expected_version}; stop it (the next start serves the "
+                f"new model) or point {ENV_PREFIX}TRITON_URL at another port"
+            )
+        if expected_version and built and served.templates != built:
+            raise ServedModelMismatch(
+                f"the Triton server already running at {settings.triton_url} serves an older "
+                f"build of {served.version} (its outputs differ from this checkout's); stop it "
+                f"(the next start serves the new build) or point {ENV_PREFIX}TRITON_URL at "
+                f"another port"
             )
         log.info("using the Triton server already running at %s", settings.triton_url)
         return client

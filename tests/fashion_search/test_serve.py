@@ -95,3 +95,20 @@ def test_ctrl_c_while_starting_leaves_no_server(settings, exported, monkeypatch)
         server.start()
     assert server.process.poll() is not None
     server.stop()  # stopping a server that has exited is harmless
+
+
+def test_a_running_server_from_an_older_build_is_refused(client, settings, exported, tmp_path):
+    from contextlib import ExitStack
+
+    from fashion_search import triton_config as tc
+    from fashion_search.errors import ServedModelMismatch
+    from fashion_search.serve import ensure_server
+
+    built = tc.read_config(settings.model_repository / tc.EMBEDDER / "config.pbtxt")
+    tc.set_parameter(built, tc.TEMPLATES_PARAM, "0123456789ab")
+    tc.write_config(tmp_path / tc.EMBEDDER / "config.pbtxt", built)
+    newer = replace(settings, model_repository_dir=str(tmp_path))
+    with ExitStack() as stack:
+        assert ensure_server(settings, stack, exported.model_version).info().templates
+        with pytest.raises(ServedModelMismatch, match="older build"):
+            ensure_server(newer, stack, exported.model_version)
