@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from fashion_search.colour import DEFAULT_WEIGHT, MAX_WEIGHT
+from fashion_search.colour import DEFAULT_WEIGHT
 from fashion_search.errors import FashionSearchError, ImageError
 from fashion_search.images import load_image
 from fashion_search.search import AUTO, VisualSearch
@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 ALL = "All categories"
 AUTO_LABEL = "Auto (what the photo most likely shows)"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+SLIDER_MAX = 0.3  # beyond it colour outweighs shape (README figures); the API takes up to 1
 
 
 def _caption(hit) -> str:
@@ -66,7 +67,7 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.
                 category = gr.Dropdown(categories, value=ALL, label="Category",
                                        elem_id="category")
                 k = gr.Slider(1, 50, value=12, step=1, label="Results (K)", elem_id="k")
-                shade = gr.Slider(0, MAX_WEIGHT, value=DEFAULT_WEIGHT, step=0.05,
+                shade = gr.Slider(0, SLIDER_MAX, value=DEFAULT_WEIGHT, step=0.01,
                                   label="Colour weight (0: shape only)", elem_id="colour")
                 button = gr.Button("Search", variant="primary", elem_id="search")
             with gr.Column(scale=1):
