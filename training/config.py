@@ -22,7 +22,7 @@ class TrainConfig:
     trainable_stages: int = 2
     loss: str = "triplet_hard"
     classifier_weight: float = 1.0
-    epochs: int = 10
+    epochs: int = 16
     pairs_per_batch: int = 16
     classes_per_batch: int = 8
     per_class: int = 4
