@@ -14,6 +14,7 @@ from fashion_search.client import EmbeddingClient
 from fashion_search.errors import CatalogNotIndexed, EmbeddingError, ImageError
 from fashion_search.vectordb.schema import Hit
 from fashion_search.vectordb.store import CatalogStore
+from fashion_search.vectordb.vectors import effective_weight
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class VisualSearch:
             category = ranked[0][0]
         hits = self.store.search(embedding, k=k, category=category or None, where=where,
                                  colour=shade, colour_weight=weight)
-        applied = weight if shade is not None and self.store_has_colour() else 0.0
+        live = self.store.info(self.store.current_collection())
+        applied = effective_weight(shade, weight, live.colour_dim)
         return Results(hits, ranked[:suggestions], category or None, applied)
 
     def guess_category(self, embedding: np.ndarray, probabilities: np.ndarray | None
@@ -74,9 +76,6 @@ class VisualSearch:
             prior = dict(zip(self.client.info().labels, map(float, probabilities[0])))
         return vote([h.category for h in neighbours], [h.score for h in neighbours], prior,
                     self.categories())
-
-    def store_has_colour(self) -> bool:
-        return bool(self.store.info(self.store.current_collection()).colour_dim)
 
     def search(self, photo: bytes, k: int = 10, category: str | None = None,
                name: str = "photo", where: Mapping[str, Sequence[str]] | None = None,

@@ -226,6 +226,6 @@ def evaluate_catalogue(
     out_dir = Path(out_dir or settings.home / "evaluation")
     save_resolved_config(out_dir / "catalogue.json", settings=settings, report=report)
     write_text_atomic(out_dir / "catalogue.txt", report.table() + "\n")
-    plot_by_weight({k: v for k, v in report.colour.items()}, out_dir / "colour-weight.png")
+    plot_by_weight(report.colour, out_dir / "colour-weight.png")
     log.info("catalogue evaluation written to %s", out_dir)
     return report

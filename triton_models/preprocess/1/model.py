@@ -11,17 +11,16 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from fashion_search import triton_config as tc
 from fashion_search.errors import ImageError
 from fashion_search.preprocessing import PreprocessConfig, preprocess_with_colour
-
-PIXELS, COLOUR = "pixel_values", "colour"
 
 
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = config.get("parameters", {})
-        self.contract = PreprocessConfig.from_json(params["preprocessing"]["string_value"])
+        self.contract = PreprocessConfig.from_json(params[tc.PREPROCESSING_PARAM]["string_value"])
         self.input_name = config["input"][0]["name"]
 
     def _one(self, request):
@@ -33,8 +32,8 @@ class TritonPythonModel:
             pixels.append(photo)
             colours.append(colour)
         return pb_utils.InferenceResponse(output_tensors=[
-            pb_utils.Tensor(PIXELS, np.stack(pixels).astype(np.float32)),
-            pb_utils.Tensor(COLOUR, np.stack(colours).astype(np.float32)),
+            pb_utils.Tensor(tc.PIXELS, np.stack(pixels).astype(np.float32)),
+            pb_utils.Tensor(tc.COLOUR, np.stack(colours).astype(np.float32)),
         ])
 
     def execute(self, requests):
