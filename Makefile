@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CATALOG ?=
 
-.PHONY: install demo test lint bench serve train evaluate clean system-deps
+.PHONY: install install-gpu demo test lint bench serve train evaluate clean system-deps
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+# On an NVIDIA GPU machine: onnxruntime-gpu in place of onnxruntime (the two must not be
+# installed together), so evaluation, export parity, training's trunk and the bench's
+# in-process rows run on the GPU (CUDA execution provider).
+install-gpu: install
+	$(BIN)/python -m pip uninstall -y onnxruntime
+	$(BIN)/python -m pip install "onnxruntime-gpu>=1.18"
 
 demo: install
 	$(BIN)/fashion-search demo $(if $(CATALOG),--catalog "$(CATALOG)")

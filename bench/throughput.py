@@ -40,7 +40,6 @@ from fashion_search.vectordb.lifecycle import rebuild
 from fashion_search.vectordb.schema import VECTOR_FIELD, CollectionInfo, collection_name
 from fashion_search.vectordb.schema import Row as CatalogRow
 from fashion_search.vectordb.store import CatalogStore
-from fashion_search.vectordb.vectors import query_vector
 
 log = logging.getLogger(__name__)
 
@@ -233,12 +232,13 @@ def _reranked(client: EmbeddingClient, store: CatalogStore, name: str, photo: by
               weight: float, depth: int = 100) -> list[str]:
     found = client.features([photo])
     info = store.info(name)
-    query = query_vector(found.embeddings[0], None, 0.0, info.colour_dim)
+    query = info.query(found.embeddings[0])
     hits = store.client.search(name, [query.tolist()], limit=depth, output_fields=[VECTOR_FIELD])
     stored = np.asarray([h["entity"][VECTOR_FIELD] for h in hits[0]], np.float32)
     scores = stored[:, :info.dim] @ found.embeddings[0]
     if found.colours is not None:
-        scores = scores + weight * (stored[:, info.dim:] @ found.colours[0])
+        colours = stored[:, info.dim:] / info.colour_scale  # stored scaled (vectors.py)
+        scores = scores + weight * (colours @ found.colours[0])
     return [str(hits[0][i]["id"]) for i in np.argsort(-scores)[:10]]
 
 

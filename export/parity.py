@@ -13,7 +13,7 @@ import torch
 from fashion_search import triton_config as tc
 from fashion_search.checkpoint import LoadedModel
 from fashion_search.errors import ParityError
-from fashion_search.onnx_graph import onnx_session
+from fashion_search.onnx_graph import CUDA_PROVIDER, execution_providers, onnx_session
 from fashion_search.preprocessing import PreprocessConfig, preprocess
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class ParityReport:
     min_cosine: float
     mean_cosine: float
     max_probability_diff: float = 0.0
+    devices: tuple[str, ...] = ("cpu",)  # where onnxruntime ran the graph
 
     @property
     def ok(self) -> bool:
@@ -62,14 +63,20 @@ def check_parity(
     pixels = np.stack([preprocess(p, contract, name=f"photo {i}") for i, p in enumerate(photos)])
     expected = torch_outputs(loaded, pixels)
     names = [tc.EMBEDDING, tc.CATEGORY_PROBS][:len(expected)]
-    got = onnx_session(onnx_path).run(names, {tc.PIXELS: pixels})
-    cosines = cosine_rows(expected[0], got[0])
-    probs_diff = float(np.abs(expected[1] - got[1]).max()) if len(got) > 1 else 0.0
-    report = ParityReport(len(photos), float(cosines.min()), float(cosines.mean()), probs_diff)
-    log.info("parity on %d photos: min cosine %.6f", report.photos, report.min_cosine)
+    # onnxruntime-gpu runs the graph on the GPU: check there too, not only on the CPU
+    devices = ("cpu", "cuda") if CUDA_PROVIDER in execution_providers() else ("cpu",)
+    runs = [onnx_session(onnx_path, device=d).run(names, {tc.PIXELS: pixels}) for d in devices]
+    cosines = np.concatenate([cosine_rows(expected[0], got[0]) for got in runs])
+    probs_diff = max((float(np.abs(expected[1] - got[1]).max()) for got in runs if len(got) > 1),
+                     default=0.0)
+    report = ParityReport(len(photos), float(cosines.min()), float(cosines.mean()), probs_diff,
+                          devices)
+    log.info("parity on %d photos (%s): min cosine %.6f", report.photos, ", ".join(devices),
+             report.min_cosine)
     if not report.ok:
         raise ParityError(
-            f"onnxruntime and PyTorch disagree over {report.photos} photos: min cosine "
+            f"onnxruntime ({', '.join(devices)}) and PyTorch disagree over {report.photos} "
+            f"photos: min cosine "
             f"{report.min_cosine:.6f} (must be >= {MIN_COSINE}), category probabilities differ "
             f"by up to {report.max_probability_diff:.2g} (must be <= {MAX_PROB_DIFF})"
         )

@@ -43,6 +43,17 @@ def check_against_graph(repository: Path, onnx_path: Path) -> None:
                 raise RepositoryError(
                     f"embedder {spec.name} dims {list(spec.dims)} != ONNX {dims[1:]}"
                 )
+    inputs = signature["inputs"]
+    for sample in embedder.model_warmup:
+        for name, spec in sample.inputs.items():
+            if name not in inputs or list(spec.dims) != list(inputs[name][1:]):
+                raise RepositoryError(f"embedder warm-up {sample.name!r} feeds {name} "
+                                      f"{list(spec.dims)}; the ONNX inputs are "
+                                      f"{ {k: v[1:] for k, v in inputs.items()} }")
+        if sample.batch_size > embedder.max_batch_size:
+            raise RepositoryError(f"embedder warm-up {sample.name!r} sends a batch of "
+                                  f"{sample.batch_size}, over max_batch_size "
+                                  f"{embedder.max_batch_size}")
 
 
 def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig]:
@@ -54,6 +65,7 @@ def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig
     configs = {name: tc.read_config(templates / name / "config.pbtxt") for name in MODELS}
     tc.set_dims(tc.tensor(configs[tc.PREPROCESS], tc.PIXELS, output=True), pixel_dims)
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.PIXELS), pixel_dims)
+    tc.set_warmup_dims(configs[tc.EMBEDDER], tc.PIXELS, pixel_dims)
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.EMBEDDING, output=True), embed_dims)
     tc.set_dims(tc.tensor(configs[tc.ENSEMBLE], tc.EMBEDDING, output=True), embed_dims)
     for name in (tc.PREPROCESS, tc.ENSEMBLE):

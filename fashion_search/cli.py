@@ -189,7 +189,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from fashion_search.bench.catalog_scale import bench_catalog
 
         print(bench_catalog(catalog=args.photos, rows=args.rows, server_uri=args.milvus_server,
-                            lite=not args.no_lite))
+                            lite=not args.no_lite, indexes=args.index or ()))
+        return 0
+    if args.suite == "gpu-prepare":
+        from fashion_search.bench.gpu_check import prepare_bundle
+        from fashion_search.checkpoint import trained_model_path
+
+        settings = load_settings()
+        out = prepare_bundle(args.out, settings.data_dir, model=trained_model_path(settings))
+        print(f"GPU check bundle in {out}; on the GPU machine: python3 bench/gpu_check.py {out}")
+        return 0
+    if args.suite == "preprocessing":
+        from fashion_search.bench.preprocessing_parity import bench_preprocessing
+
+        print(bench_preprocessing(per_set=args.count, device=args.device))
         return 0
     from fashion_search.bench.throughput import bench
 
@@ -295,14 +308,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("bench", help="throughput and latency table")
-    p.add_argument("--suite", choices=["throughput", "catalogue"], default="throughput",
-                   help="embedding paths and queries, or catalogue search at scale")
+    p.add_argument("--suite", choices=["throughput", "catalogue", "preprocessing", "gpu-prepare"],
+                   default="throughput",
+                   help="embedding paths and queries, catalogue search at scale, the tensor "
+                        "(GPU) preprocessing path against the contract, or gather what "
+                        "bench/gpu_check.py needs on a bare GPU machine")
+    p.add_argument("--out", type=Path, default=Path("build/gpu-check"),
+                   help="gpu-prepare: the bundle folder (ignored by git; carry it)")
     p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "
                                                   "for the catalogue suite the product photos)")
     p.add_argument("--rows", type=int, default=100_000, help="catalogue suite: collection size")
     p.add_argument("--milvus-server", help="catalogue suite: also measure this Milvus server URI")
     p.add_argument("--no-lite", action="store_true", help="catalogue suite: skip Milvus Lite")
-    p.add_argument("--count", type=int, default=500)
+    p.add_argument("--index", action="append", help="catalogue suite: only this index setup "
+                                                    "(FLAT, IVF_FLAT, HNSW, HNSW+cat, HNSW/16p); repeatable")
+    p.add_argument("--count", type=int, default=500,
+                   help="photos (throughput), or photos per shared set (preprocessing)")
+    p.add_argument("--device", default="cpu",
+                   help="preprocessing suite: where the tensor path runs (cpu, cuda)")
     p.add_argument("--collection-size", type=int, default=10_000)
     p.set_defaults(func=_cmd_bench)
     return parser

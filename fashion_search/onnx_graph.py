@@ -8,14 +8,19 @@ way (dynamo exporter, one file, a dynamic batch axis) and opened the same way.
 from __future__ import annotations
 
 import inspect
+import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
 import onnxruntime as ort
 import torch
 
+from fashion_search.errors import RecipeError
 from fashion_search.files import atomic_path
+
+log = logging.getLogger(__name__)
 
 METADATA_PREFIX = "fashion_search."
 MAX_BATCH = 1024
@@ -65,8 +70,37 @@ def graph_signature(path: Path) -> dict[str, dict[str, list]]:
     }
 
 
-def onnx_session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    """A CPU session; ``threads=0`` lets onnxruntime use every core."""
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def execution_providers(device: str = "auto", available: Sequence[str] | None = None
+                        ) -> list[str]:
+    """Where onnxruntime runs: on the GPU when onnxruntime-gpu is installed, else on the CPU.
+
+    ``device`` is ``auto`` (the GPU when there is one), ``cpu`` or ``cuda``.
+    """
+    if device not in DEVICES:
+        raise RecipeError(f"onnxruntime device must be one of {DEVICES}, got {device!r}")
+    available = list(ort.get_available_providers() if available is None else available)
+    if device == "cpu":
+        return [CPU_PROVIDER]
+    if CUDA_PROVIDER in available:
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    if device == "cuda":
+        raise RecipeError("onnxruntime has no CUDA provider here: install onnxruntime-gpu in "
+                          "place of onnxruntime (`make install-gpu`), or run on the CPU")
+    return [CPU_PROVIDER]
+
+
+def onnx_session(path: Path, threads: int = 0, device: str = "auto") -> ort.InferenceSession:
+    """A session on the GPU when onnxruntime-gpu can use one, else on the CPU.
+
+    ``threads=0`` lets onnxruntime use every core.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    providers = execution_providers(device)
+    log.debug("onnxruntime on %s for %s", providers[0], path)
+    return ort.InferenceSession(str(path), options, providers=providers)

@@ -90,18 +90,31 @@ def ensemble_step(config: mc.ModelConfig, model: str):
     raise RepositoryError(f"ensemble {config.name} has no step running {model!r}")
 
 
-def cpu_variant(config: mc.ModelConfig, instances: int = 1) -> mc.ModelConfig:
-    """The GPU onnxruntime embedder config turned into a CPU Python-backend one.
+def cpu_variant(config: mc.ModelConfig, instances: int = 1, max_batch: int = 64,
+                preferred: tuple[int, ...] = ()) -> mc.ModelConfig:
+    """A GPU config turned into its CPU form, run by the Python backend.
 
-    Same name, tensors and batching; only the backend and placement differ.
+    Same name and tensors; CPU instances and CPU-sized batches, and no GPU
+    accelerator or warm-up (a CPU has nothing to build ahead).
     """
     cpu = mc.ModelConfig()
     cpu.CopyFrom(config)
     cpu.backend = "python"
     cpu.platform = ""
+    cpu.max_batch_size = max_batch
     del cpu.instance_group[:]
     group = cpu.instance_group.add()
     group.kind = mc.ModelInstanceGroup.KIND_CPU
     group.count = instances
+    del cpu.dynamic_batching.preferred_batch_size[:]
+    cpu.dynamic_batching.preferred_batch_size.extend(size for size in preferred if size <= max_batch)
     cpu.ClearField("optimization")
+    cpu.ClearField("model_warmup")
     return cpu
+
+
+def set_warmup_dims(config: mc.ModelConfig, name: str, dims: tuple[int, ...]) -> None:
+    """Give input ``name`` of every warm-up sample the model's real dims."""
+    for sample in config.model_warmup:
+        if name in sample.inputs:
+            set_dims(sample.inputs[name], dims)

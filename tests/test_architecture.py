@@ -25,7 +25,8 @@ TOP = {"cli"}
 
 # Which components each component may import. Together they form layers:
 # core < export < training; core < vectordb; serving above export and vectordb;
-# demo and bench above serving; the CLI above all.
+# demo above serving; bench above serving and training (the GPU check trains);
+# the CLI above all.
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "export": {"core"},
@@ -33,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "vectordb": {"core"},
     "serving": {"core", "export", "vectordb"},
     "demo": {"core", "export", "vectordb", "serving"},
-    "bench": {"core", "export", "vectordb", "serving"},
+    "bench": {"core", "export", "training", "vectordb", "serving"},
     "cli": {"core", "export", "training", "vectordb", "serving", "demo", "bench"},
     "triton_models": {"core"},
 }

@@ -28,3 +28,17 @@ def test_compose_wires_the_demo_to_triton_and_milvus():
     gpu = services["triton"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
     assert "../artifacts/model_repository:/models:ro" in services["triton"]["volumes"]
+
+
+def test_the_tensorrt_engine_cache_is_a_volume_and_the_image_can_decode_on_the_gpu():
+    from fashion_search import triton_config as tc
+
+    embedder = tc.read_config(PROJECT_ROOT / "triton_models" / tc.EMBEDDER / "config.pbtxt")
+    accelerator = embedder.optimization.execution_accelerators.gpu_execution_accelerator[0]
+    cache = dict(accelerator.parameters)["trt_engine_cache_path"]
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    mounts = {volume.split(":")[1]: volume.split(":")[0]
+              for volume in compose["services"]["triton"]["volumes"]}
+    assert mounts[cache] in compose["volumes"]
+    dockerfile = (DOCKER / "triton.Dockerfile").read_text()
+    assert "torchvision" in dockerfile  # the GPU preprocess instance decodes with nvJPEG through it

@@ -58,7 +58,7 @@ class TrunkRunner:
             path = self.workdir / f"trunk-{self.key}.onnx"
             if not path.is_file():
                 export_module(self.trunk, self.example, path, "pixels", ["features"])
-            self._session = onnx_session(path)
+            self._session = onnx_session(path, device="cpu")  # eager torch runs the GPU case
         return self._session
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:

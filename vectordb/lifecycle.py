@@ -29,7 +29,6 @@ from fashion_search.vectordb.ingest import IngestReport, content_hash, ingest
 from fashion_search.vectordb.lock import ServerLease
 from fashion_search.vectordb.schema import CollectionInfo, collection_name, new_run_id
 from fashion_search.vectordb.store import CatalogStore
-from fashion_search.vectordb.vectors import query_vector
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +113,9 @@ def verify(store: CatalogStore, name: str, expected: int,
     if count != expected:
         raise CatalogCheckFailed(f"collection {name} holds {count} rows, {expected} were "
                                  "indexed; the catalogue in use was left as it was")
-    colour_dim = store.info(name).colour_dim
+    info = store.info(name)
     for item_id, vector in samples:
-        query = query_vector(vector, None, 0.0, colour_dim)
+        query = info.query(vector)
         hits = store.client.search(name, [query.tolist()], limit=1,
                                    output_fields=["id"], consistency_level="Strong")
         if not hits[0] or str(hits[0][0]["id"]) != item_id:

@@ -18,7 +18,12 @@ from pymilvus import CollectionSchema, DataType, MilvusClient
 
 from fashion_search import colour
 from fashion_search.client import ModelInfo
-from fashion_search.vectordb.vectors import stored_vector
+from fashion_search.vectordb.vectors import (
+    COLOUR_SCALE,
+    blended_score,
+    query_vector,
+    stored_vector,
+)
 
 DEFAULT_ALIAS = "catalog"
 VECTOR_FIELD = "embedding"
@@ -26,6 +31,8 @@ PREFIX = "items_"
 MAX_ID = 512
 MAX_TEXT = 1024
 HNSW = {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 200}}
+# a server collection's partition-key partitions (2.3's default of 64 slows unfiltered search)
+SERVER_OPTIONS = {"num_partitions": 16}
 
 
 @dataclass(frozen=True)
@@ -54,10 +61,20 @@ class CollectionInfo:
     columns: dict[str, str] = field(default_factory=dict)  # catalogue column -> field
     colour: str = ""  # the colour descriptor stored beside each embedding, "" for none
     colour_dim: int = 0
+    colour_scale: float = 1.0  # the colour part's scale in a stored vector (vectors.py)
 
     @property
     def vector_dim(self) -> int:
         return self.dim + self.colour_dim
+
+    def query(self, embedding: np.ndarray, colour: np.ndarray | None = None,
+              weight: float = 0.0) -> np.ndarray:
+        """The search vector for this collection's layout (see vectors.py)."""
+        return query_vector(embedding, colour, weight, self.colour_dim, self.colour_scale)
+
+    def score(self, distance: float, weight: float = 0.0) -> float:
+        """Milvus' distance for :meth:`query` -> the weighted mean similarity."""
+        return blended_score(distance, weight, self.colour_dim, self.metric, self.colour_scale)
 
     @classmethod
     def for_model(cls, name: str, model: ModelInfo, alias: str = DEFAULT_ALIAS,
@@ -65,7 +82,8 @@ class CollectionInfo:
                   ) -> CollectionInfo:
         """A collection for what the served model gives: embedding and, if any, colour."""
         return cls(name, model.version, model.dim, model.metric, alias, catalog, run,
-                   dict(columns or {}), model.colour, colour.DIM if model.colour else 0)
+                   dict(columns or {}), model.colour, colour.DIM if model.colour else 0,
+                   COLOUR_SCALE if model.colour else 1.0)
 
 
 @dataclass
@@ -97,14 +115,14 @@ def build_schema(info: CollectionInfo, partition_key: bool) -> CollectionSchema:
     return schema
 
 
-def to_record(row: Row, columns: dict[str, str], colour_dim: int = 0) -> dict:
-    """A row as Milvus takes it; ``columns`` maps catalogue column -> label field."""
-    vector = stored_vector(row.embedding, row.colour, colour_dim)
+def to_record(row: Row, info: CollectionInfo) -> dict:
+    """A row as a collection of ``info`` takes it."""
+    vector = stored_vector(row.embedding, row.colour, info.colour_dim, info.colour_scale)
     record = {"id": row.id, VECTOR_FIELD: vector.tolist(),
               "category": row.category[:MAX_TEXT], "image_path": row.image_path,
               "model_version": row.model_version, "content_hash": row.content_hash,
               "labels": row.labels}
-    for column, name in columns.items():
+    for column, name in info.columns.items():
         record[name] = str(row.labels.get(column, ""))[:MAX_TEXT]
     return record
 

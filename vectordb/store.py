@@ -41,6 +41,7 @@ from fashion_search.vectordb.schema import (
     HNSW,
     MAX_TEXT,
     PREFIX,
+    SERVER_OPTIONS,
     VECTOR_FIELD,
     CollectionInfo,
     Hit,
@@ -49,7 +50,7 @@ from fashion_search.vectordb.schema import (
     collection_name,
     to_record,
 )
-from fashion_search.vectordb.vectors import blended_score, effective_weight, query_vector
+from fashion_search.vectordb.vectors import effective_weight
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,9 @@ class CatalogStore:
             return info.name
         schema = build_schema(info, partition_key=not self.is_lite)
         index = self.client.prepare_index_params()
-        spec = {"index_type": "FLAT"} if self.is_lite else HNSW
+        spec, options = ({"index_type": "FLAT"}, {}) if self.is_lite else (HNSW, SERVER_OPTIONS)
         index.add_index(VECTOR_FIELD, metric_type=info.metric, **spec)
-        self.client.create_collection(info.name, schema=schema, index_params=index)
+        self.client.create_collection(info.name, schema=schema, index_params=index, **options)
         self._infos[info.name] = info
         log.info("created collection %s (dim %d, %s)", info.name, info.dim, info.metric)
         return info.name
@@ -251,7 +252,7 @@ class CatalogStore:
         rows under the wrong partition key, and category filters then miss them.
         """
         info = self.info(name)
-        records = [to_record(row, info.columns, info.colour_dim) for row in rows]
+        records = [to_record(row, info) for row in rows]
         for start in range(0, len(records), WRITE_BATCH):
             self.client.insert(name, records[start:start + WRITE_BATCH])
         return len(records)
@@ -348,12 +349,12 @@ class CatalogStore:
         checked = (resolve_where(where, info.columns, self.field_values())
                    if where else None)
         weight = effective_weight(colour, weight, info.colour_dim)
-        query = query_vector(embedding, colour, weight, info.colour_dim)
+        query = info.query(embedding, colour, weight)
         found = self._search(name, [query], k, expression(category, checked))[0]
         scale = self.score_scale(name)
         hits = []
         for r in found:
-            score = blended_score(r["distance"], weight, info.colour_dim, info.metric)
+            score = info.score(r["distance"], weight)
             hits.append(Hit(str(r["id"]), score, r["entity"]["category"],
                             r["entity"]["image_path"], r["entity"].get("labels") or {},
                             scale(score) if scale else None))
@@ -380,11 +381,10 @@ class CatalogStore:
             if len(sample) > 1:
                 rows = self.client.query(name, filter=f"id in [{', '.join(map(quote, sample))}]",
                                          output_fields=[VECTOR_FIELD], **STRONG)
-                queries = [query_vector(np.asarray(r[VECTOR_FIELD][:info.dim]), None, 0.0,
-                                        info.colour_dim) for r in rows]
+                queries = [info.query(np.asarray(r[VECTOR_FIELD][:info.dim])) for r in rows]
                 found = self._search(name, queries, min(NEIGHBOURS + 1, len(ids)))
                 for row, hits in zip(rows, found):
-                    scores.extend(blended_score(h["distance"], 0.0, info.colour_dim, info.metric)
+                    scores.extend(info.score(h["distance"])
                                   for h in hits if str(h["id"]) != str(row["id"]))
             self._scales[name] = ScoreScale.fit(np.asarray(scores))
         return self._scales[name]

@@ -42,6 +42,20 @@ def test_installed_configs_match_the_graph(exported, settings):
     check_against_graph(settings.model_repository, exported.onnx_path)
     embedder = tc.read_config(settings.model_repository / tc.EMBEDDER / "config.pbtxt")
     assert tc.get_parameter(embedder, tc.MODEL_VERSION_PARAM) == exported.model_version
+    # the TensorRT warm-up feeds the graph's own input shape, at the batches it will see
+    assert [list(w.inputs[tc.PIXELS].dims) for w in embedder.model_warmup] == [[3, 224, 224]] * 2
+
+
+def test_a_warm_up_that_drifts_from_the_graph_is_caught(exported, settings, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(settings.model_repository, repo)
+    config = tc.read_config(repo / tc.EMBEDDER / "config.pbtxt")
+    tc.set_warmup_dims(config, tc.PIXELS, (3, 256, 256))
+    tc.write_config(repo / tc.EMBEDDER / "config.pbtxt", config)
+    with pytest.raises(RepositoryError, match=r"warm-up 'batch_1' feeds pixel_values \[3, 256"):
+        check_against_graph(repo, exported.onnx_path)
 
 
 def test_config_that_drifts_from_the_graph_is_caught(exported, settings, tmp_path):
@@ -91,7 +105,27 @@ def test_a_build_from_other_templates_counts_as_not_built(exported, settings, tm
     render_repository(templates, exported.onnx_path, tmp_path / "built")
     assert built_version(tmp_path / "built", templates) == exported.model_version
     config = templates / tc.PREPROCESS / "config.pbtxt"
-    config.write_text(config.read_text().replace("count: 2", "count: 3"))
+    text = config.read_text()
+    assert "max_batch_size: 256" in text
+    config.write_text(text.replace("max_batch_size: 256", "max_batch_size: 128"))
     assert built_version(tmp_path / "built", templates) is None  # rebuilt, not served stale
     built = tc.read_config(tmp_path / "built" / tc.ENSEMBLE / "config.pbtxt")
     assert list(tc.tensor(built, tc.COLOUR, output=True).dims) == [colour.DIM]
+
+
+def test_parity_also_runs_on_the_gpu_provider_when_onnxruntime_gpu_offers_it(
+        exported, parity_photos, monkeypatch):
+    from fashion_search.export import parity
+    from fashion_search.onnx_graph import CPU_PROVIDER, CUDA_PROVIDER
+
+    asked = []
+    real_session = parity.onnx_session
+    monkeypatch.setattr(parity, "execution_providers", lambda: [CUDA_PROVIDER, CPU_PROVIDER])
+    monkeypatch.setattr(parity, "onnx_session", lambda path, device: (
+        asked.append(device), real_session(path, device="cpu"))[1])
+    from fashion_search.checkpoint import load_model
+
+    report = check_parity(load_model(), exported.onnx_path,
+                          [p.read_bytes() for p in parity_photos[:2]])
+    assert asked == ["cpu", "cuda"] and report.devices == ("cpu", "cuda")
+    assert report.ok

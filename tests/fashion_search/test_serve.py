@@ -58,6 +58,37 @@ def test_unreadable_photo_gets_the_servers_reason(client):
         client.embed([b"\x89PNG\r\n\x1a\n broken"])
 
 
+def test_a_bad_photo_is_the_clients_mistake_and_fails_only_its_own_request(client, parity_photos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    from fashion_search import triton_config as tc
+
+    def infer(data: bytes):
+        raw = grpcclient.InferenceServerClient(client.url)
+        batch = np.array([[data]], dtype=object)
+        request = grpcclient.InferInput(tc.INPUT_BYTES, list(batch.shape), "BYTES")
+        request.set_data_from_numpy(batch)
+        try:
+            return raw.infer(tc.ENSEMBLE, [request]).as_numpy(tc.EMBEDDING)
+        except InferenceServerException as err:
+            return err
+        finally:
+            raw.close()
+
+    good = [p.read_bytes() for p in parity_photos[:7]]
+    photos = good[:3] + [good[0][: len(good[0]) // 3]] + good[3:]  # one cut short
+    with ThreadPoolExecutor(len(photos)) as pool:  # sent together: batched on the server
+        answers = list(pool.map(infer, photos))
+    failed = [a for a in answers if isinstance(a, InferenceServerException)]
+    assert len(failed) == 1 and answers[3] is failed[0]
+    assert failed[0].status() == "StatusCode.INVALID_ARGUMENT"
+    assert "corrupt or truncated" in failed[0].message()
+    assert all(a.shape == (1, 1280) for i, a in enumerate(answers) if i != 3)
+
+
 def test_server_that_is_down_says_how_to_start_one():
     client = EmbeddingClient(f"127.0.0.1:{free_port()}", timeout_s=5)
     assert not client.is_ready()

@@ -9,16 +9,45 @@ pytestmark = pytest.mark.unit
 REPO = PROJECT_ROOT / "triton_models"
 
 
-def test_cpu_variant_keeps_names_shapes_and_batching():
+def test_cpu_variant_keeps_names_and_shapes_with_cpu_batching():
     gpu = tc.read_config(REPO / tc.EMBEDDER / "config.pbtxt")
-    cpu = tc.cpu_variant(gpu, instances=2)
+    cpu = tc.cpu_variant(gpu, instances=2, max_batch=64, preferred=(16, 32, 128))
     assert gpu.backend == "onnxruntime" and gpu.instance_group[0].kind == gpu.instance_group[0].KIND_GPU
     assert cpu.backend == "python" and cpu.instance_group[0].kind == cpu.instance_group[0].KIND_CPU
     assert cpu.instance_group[0].count == 2
     assert [(t.name, list(t.dims)) for t in cpu.input] == [(t.name, list(t.dims)) for t in gpu.input]
     assert [(t.name, list(t.dims)) for t in cpu.output] == [(t.name, list(t.dims)) for t in gpu.output]
-    assert cpu.max_batch_size == gpu.max_batch_size
-    assert cpu.dynamic_batching == gpu.dynamic_batching
+    assert cpu.max_batch_size == 64
+    assert list(cpu.dynamic_batching.preferred_batch_size) == [16, 32]  # none over the maximum
+    assert cpu.dynamic_batching.max_queue_delay_microseconds == (
+        gpu.dynamic_batching.max_queue_delay_microseconds)
+    assert not cpu.HasField("optimization") and not cpu.model_warmup
+
+
+def test_gpu_embedder_runs_tensorrt_fp16_with_a_cache_and_batches_that_fill_a_gpu():
+    gpu = tc.read_config(REPO / tc.EMBEDDER / "config.pbtxt")
+    assert gpu.backend == "onnxruntime" and gpu.max_batch_size >= 256
+    accelerators = gpu.optimization.execution_accelerators.gpu_execution_accelerator
+    assert [a.name for a in accelerators] == ["tensorrt"]
+    params = dict(accelerators[0].parameters)
+    assert params["precision_mode"] == "FP16"
+    assert params["trt_engine_cache_enable"] == "1" and params["trt_engine_cache_path"]
+    preferred = list(gpu.dynamic_batching.preferred_batch_size)
+    assert preferred == sorted(preferred) and max(preferred) == gpu.max_batch_size
+    # warm-up builds the engine for the smallest and the largest batch before traffic
+    assert sorted(w.batch_size for w in gpu.model_warmup) == [1, gpu.max_batch_size]
+    assert all(set(w.inputs) == {tc.PIXELS} and w.inputs[tc.PIXELS].zero_data
+               for w in gpu.model_warmup)
+
+
+def test_gpu_preprocess_batches_photos_on_a_gpu_instance():
+    pre = tc.read_config(REPO / tc.PREPROCESS / "config.pbtxt")
+    assert pre.backend == "python"
+    assert pre.instance_group[0].kind == pre.instance_group[0].KIND_GPU
+    assert pre.max_batch_size >= 256
+    cpu = tc.cpu_variant(pre, instances=3, max_batch=64)
+    assert cpu.instance_group[0].kind == cpu.instance_group[0].KIND_CPU
+    assert cpu.instance_group[0].count == 3 and cpu.max_batch_size == 64
 
 
 def test_ensemble_wires_bytes_through_preprocess_to_embedding():

@@ -215,3 +215,24 @@ def test_a_collection_from_an_earlier_version_is_replaced_not_fatal(open_store, 
     report = update(make_items(tmp_path, "scarves", 4), StandInEmbedder(), store, progress=False)
     assert report.mode == "full" and store.current_collection() == report.collection
     assert store.count() == 4 and old in store.client.list_collections()
+
+
+def test_a_collection_stores_colour_at_the_scale_of_the_default_weight(open_store, tmp_path):
+    from fashion_search.vectordb.schema import VECTOR_FIELD
+    from fashion_search.vectordb.vectors import COLOUR_SCALE
+
+    items = make_items(tmp_path, "bags", 6)
+    store = open_store()
+    name = rebuild(items, StandInEmbedder(), store, progress=False).collection
+    assert store.info(name).colour_scale == pytest.approx(COLOUR_SCALE)
+    row = store.client.query(name, filter=f'id == "{items[0].id}"', output_fields=[VECTOR_FIELD],
+                             consistency_level="Strong")[0]
+    stored = np.asarray(row[VECTOR_FIELD], np.float32)
+    assert np.linalg.norm(stored[:DIM]) == pytest.approx(1, abs=1e-4)
+    assert np.linalg.norm(stored[DIM:]) == pytest.approx(COLOUR_SCALE, abs=1e-4)
+    # a search at weight 0 scores the embedding alone: the item finds itself at 1.0
+    vector = StandInEmbedder().vector(items[0].path.read_bytes())
+    hit = store.search(vector, k=1)[0]
+    assert hit.id == items[0].id and hit.score == pytest.approx(1.0, abs=1e-4)
+    if open_store.backend == "server":  # the category splits a server collection 16 ways
+        assert len(store.client.list_partitions(name)) == 16

@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
+from fashion_search import colour
 from fashion_search.errors import InvalidRequest
-from fashion_search.vectordb.vectors import blended_score, query_vector, stored_vector
+from fashion_search.vectordb.vectors import (
+    COLOUR_SCALE,
+    blended_score,
+    query_vector,
+    stored_vector,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -14,14 +20,27 @@ def unit(rng, n):
     return v / np.linalg.norm(v)
 
 
+@pytest.mark.parametrize("scale", [1.0, COLOUR_SCALE])
 @pytest.mark.parametrize("weight", [0.0, 0.1, 0.3, 1.0])
-def test_the_cosine_milvus_computes_maps_back_to_the_weighted_mean(weight):
+def test_the_cosine_milvus_computes_maps_back_to_the_weighted_mean(weight, scale):
     rng = np.random.default_rng(0)
     e_q, c_q, e_x, c_x = unit(rng, 16), unit(rng, 6), unit(rng, 16), unit(rng, 6)
-    query, stored = query_vector(e_q, c_q, weight, 6), stored_vector(e_x, c_x, 6)
+    query = query_vector(e_q, c_q, weight, 6, scale)
+    stored = stored_vector(e_x, c_x, 6, scale)
     cosine = float(query @ stored / (np.linalg.norm(query) * np.linalg.norm(stored)))
     expected = (e_q @ e_x + weight * (c_q @ c_x)) / (1 + weight)
-    assert blended_score(cosine, weight, 6, "COSINE") == pytest.approx(expected, abs=1e-5)
+    assert blended_score(cosine, weight, 6, "COSINE", scale) == pytest.approx(expected, abs=1e-5)
+
+
+def test_at_the_default_weight_the_index_geometry_is_the_query_geometry():
+    rng = np.random.default_rng(2)
+    e_q, c_q, e_x, c_x = unit(rng, 16), unit(rng, 6), unit(rng, 16), unit(rng, 6)
+    query = query_vector(e_q, c_q, colour.DEFAULT_WEIGHT, 6, COLOUR_SCALE)
+    as_stored = stored_vector(e_q, c_q, 6, COLOUR_SCALE)
+    assert np.allclose(query, as_stored)
+    stored = stored_vector(e_x, c_x, 6, COLOUR_SCALE)
+    assert float(as_stored @ stored) == pytest.approx(
+        e_q @ e_x + colour.DEFAULT_WEIGHT * (c_q @ c_x), abs=1e-6)
 
 
 def test_without_a_query_colour_the_search_is_by_embedding_alone():

@@ -1,9 +1,18 @@
 """Triton Python backend: encoded image bytes -> the embedder's pixels and a colour descriptor.
 
-It runs the project's one preprocessing function with the contract that the
-exported model carries in this model's config, so the server decodes and
-fits photos exactly as training did; the colour descriptor comes from the
-same decoded photo.
+It runs the project's preprocessing with the contract that the exported model
+carries in this model's config, so the server decodes and fits photos as
+training did; the colour descriptor comes from the same decoded photo.
+
+On a GPU instance (``KIND_GPU``, the GPU deployment) every photo of the
+requests Triton batched together is decoded by nvJPEG and fitted by torch on
+that GPU in one go (``fashion_search.tensor_preprocessing``, checked against
+the contract by ``fashion-search bench --suite preprocessing``), and the
+pixels stay on the GPU for the embedder. On a CPU instance it runs the
+contract's own PIL code, photo by photo.
+
+A photo that cannot be used fails its request with INVALID_ARGUMENT and the
+contract's message; other requests of the same batch are answered.
 """
 
 import json
@@ -16,18 +25,28 @@ from fashion_search.errors import ImageError
 from fashion_search.preprocessing import PreprocessConfig, preprocess_with_colour
 
 
+def _client_error(message):
+    code = getattr(pb_utils.TritonError, "INVALID_ARG", None)
+    return pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
+
+
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = config.get("parameters", {})
         self.contract = PreprocessConfig.from_json(params[tc.PREPROCESSING_PARAM]["string_value"])
         self.input_name = config["input"][0]["name"]
+        self.device = None
+        if args.get("model_instance_kind") == "GPU":
+            self.device = f"cuda:{args['model_instance_device_id']}"
 
-    def _one(self, request):
+    def _photos(self, request):
         raw = pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy()
+        return [value if isinstance(value, bytes) else bytes(value) for value in raw.reshape(-1)]
+
+    def _on_cpu(self, photos):
         pixels, colours = [], []
-        for index, value in enumerate(raw.reshape(-1)):
-            data = value if isinstance(value, bytes) else bytes(value)
+        for index, data in enumerate(photos):
             photo, colour = preprocess_with_colour(data, self.contract, name=f"image {index}")
             pixels.append(photo)
             colours.append(colour)
@@ -36,11 +55,36 @@ class TritonPythonModel:
             pb_utils.Tensor(tc.COLOUR, np.stack(colours).astype(np.float32)),
         ])
 
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            try:
-                responses.append(self._one(request))
-            except ImageError as err:
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(err))))
+    def _on_gpu(self, batches):
+        """One decode and fit for all photos of ``batches``; one response per batch."""
+        from torch.utils.dlpack import to_dlpack
+
+        from fashion_search.tensor_preprocessing import preprocess_batch
+
+        photos = [photo for batch in batches for photo in batch]
+        names = [f"image {index}" for batch in batches for index in range(len(batch))]
+        pixels, colours = preprocess_batch(photos, self.contract, self.device, names)
+        responses, start = [], 0
+        for batch in batches:
+            end = start + len(batch)
+            responses.append(pb_utils.InferenceResponse(output_tensors=[
+                pb_utils.Tensor.from_dlpack(tc.PIXELS, to_dlpack(pixels[start:end].contiguous())),
+                pb_utils.Tensor(tc.COLOUR, colours[start:end]),
+            ]))
+            start = end
         return responses
+
+    def _answer(self, batch):
+        try:
+            return self._on_gpu([batch])[0] if self.device else self._on_cpu(batch)
+        except ImageError as err:
+            return pb_utils.InferenceResponse(error=_client_error(str(err)))
+
+    def execute(self, requests):
+        batches = [self._photos(request) for request in requests]
+        if self.device and len(batches) > 1:
+            try:
+                return self._on_gpu(batches)
+            except ImageError:
+                pass  # one bad photo must not fail the other requests: answer each on its own
+        return [self._answer(batch) for batch in batches]

@@ -1,0 +1,169 @@
+"""The preprocessing contract on tensors: photos decoded and fitted in batches, on a GPU if any.
+
+A GPU server cannot feed its model from PIL on the CPU, so the GPU
+deployment's ``preprocess`` model decodes JPEGs with torchvision (nvJPEG on a
+GPU, libjpeg-turbo on a CPU) and fits them with torch. It follows the
+contract in :mod:`fashion_search.preprocessing` step by step, so the two paths
+give the same embedding (measured by ``fashion-search bench --suite
+preprocessing``):
+
+- the contract decodes a large JPEG in draft mode (libjpeg's DCT scaling by
+  1/2, 1/4 or 1/8, chosen as PIL chooses it); here the full decode is
+  averaged over blocks of that size, which is what DCT scaling approximates;
+- the resized size and the crop offset are computed as the contract does, and
+  the bicubic resize antialiases as PIL's does;
+- pixels are rounded to 8 bits before normalising, as PIL's are.
+
+Photos this path does not decode the same way (PNG, WebP, CMYK or greyscale
+JPEGs, anything odd) go through the contract's own code, one by one, so
+every photo is fitted and every bad one gets the contract's error message.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.io import ImageReadMode, decode_jpeg
+
+from fashion_search.colour import colour_descriptor
+from fashion_search.images import MAX_PIXELS, load_image
+from fashion_search.preprocessing import PreprocessConfig, fit_image
+
+log = logging.getLogger(__name__)
+
+DRAFT_SCALES = (8, 4, 2, 1)  # libjpeg's DCT scaling factors, largest first (as PIL picks them)
+
+
+def draft_factor(width: int, height: int, size: int) -> int:
+    """The reduction PIL's JPEG draft mode applies for a ``size`` x ``size`` request."""
+    scale = min(width // size, height // size)
+    return next((s for s in DRAFT_SCALES if scale >= s), 1)
+
+
+# EXIF orientation -> the torch steps that show the stored (C, H, W) pixels upright,
+# as PIL's ``ImageOps.exif_transpose`` does
+_ORIENT = {
+    2: lambda x: x.flip(-1),
+    3: lambda x: x.flip(-1, -2),
+    4: lambda x: x.flip(-2),
+    5: lambda x: x.transpose(-1, -2),
+    6: lambda x: torch.rot90(x, -1, (-2, -1)),
+    7: lambda x: x.transpose(-1, -2).flip(-1, -2),
+    8: lambda x: torch.rot90(x, 1, (-2, -1)),
+}
+
+
+def _plain_jpeg(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, EXIF orientation) of a colour JPEG this path decodes like PIL, else None."""
+    if data[:2] != b"\xff\xd8" or not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return None  # not a JPEG, or one cut short (the contract refuses it by name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format != "JPEG" or image.mode != "RGB":
+                return None
+            if image.width * image.height > MAX_PIXELS:
+                return None  # the contract path refuses it with its message
+            orientation = image.getexif().get(0x0112, 1)
+            return (*image.size, orientation if orientation in _ORIENT else 1)
+    except Exception:  # noqa: BLE001 - anything odd goes to the contract path, which says why
+        return None
+
+
+def fit_tensor(image: torch.Tensor, config: PreprocessConfig, draft: int = 1,
+               orientation: int = 1) -> torch.Tensor:
+    """A decoded RGB uint8 (3, H, W) photo, as stored -> the contract's (3, size, size) fit.
+
+    The draft reduction comes before the EXIF turn, as in PIL, so the blocks
+    line up with the stored pixels.
+    """
+    pixels = image.unsqueeze(0).float()
+    if draft > 1:
+        pixels = F.avg_pool2d(pixels, draft, draft, ceil_mode=True).round()
+    if orientation in _ORIENT:
+        pixels = _ORIENT[orientation](pixels)
+    height, width = pixels.shape[-2:]
+    size = config.size
+    if config.fit == "pad_to_square":
+        scale = size / max(width, height)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    else:
+        scale = size / min(width, height)
+        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    if (new_h, new_w) != (height, width):
+        pixels = F.interpolate(pixels, size=(new_h, new_w), mode=config.interpolation,
+                               antialias=True, align_corners=False)
+        pixels = pixels.round().clamp_(0, 255)
+    pixels = pixels[0].to(torch.uint8)
+    if config.fit == "pad_to_square":
+        canvas = torch.tensor(config.pad_color, dtype=torch.uint8, device=pixels.device)
+        canvas = canvas[:, None, None].expand(3, size, size).clone()
+        top, left = (size - new_h) // 2, (size - new_w) // 2
+        canvas[:, top:top + new_h, left:left + new_w] = pixels
+        return canvas
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return pixels[:, top:top + size, left:left + size]
+
+
+def normalise_tensor(fitted: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
+    """uint8 (N, 3, size, size) -> the model's float32 input, as :func:`normalise` does it."""
+    std = torch.tensor(config.std, dtype=torch.float32, device=fitted.device)[:, None, None]
+    mean = torch.tensor(config.mean, dtype=torch.float32, device=fitted.device)[:, None, None]
+    return fitted.float() * (1.0 / (255.0 * std)) - mean / std
+
+
+def fit_batch(photos: Sequence[bytes], config: PreprocessConfig, device: str | torch.device = "cpu",
+              names: Sequence[str] | None = None) -> torch.Tensor:
+    """Encoded photos -> their (N, 3, size, size) uint8 fits on ``device``.
+
+    Raises :class:`fashion_search.images.ImageError` for the first photo that
+    is not usable, naming it.
+    """
+    device = torch.device(device)
+    names = list(names) if names is not None else [f"image {i}" for i in range(len(photos))]
+    fitted: list[torch.Tensor | None] = [None] * len(photos)
+    plain = [(i, found) for i, data in enumerate(photos)
+             if (found := _plain_jpeg(data)) is not None]
+    if plain:
+        encoded = [torch.frombuffer(bytearray(photos[i]), dtype=torch.uint8) for i, _ in plain]
+        try:
+            # EXIF turns are applied below: the GPU decoder ignores them
+            decoded = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
+        except RuntimeError as err:  # one photo the decoder refuses: decode them one by one
+            log.debug("batch decode failed (%s); decoding one by one", err)
+            decoded = []
+            for tensor in encoded:
+                try:
+                    decoded.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=device))
+                except RuntimeError:
+                    decoded.append(None)
+        for (i, (width, height, orientation)), image in zip(plain, decoded):
+            if image is not None:
+                fitted[i] = fit_tensor(image, config, draft_factor(width, height, config.size),
+                                       orientation)
+    for i, data in enumerate(photos):
+        if fitted[i] is None:  # the contract's own path, and its error messages
+            image = fit_image(load_image(data, name=names[i], draft_size=config.size), config)
+            array = np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+            fitted[i] = torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    return torch.stack(fitted)
+
+
+def preprocess_batch(photos: Sequence[bytes], config: PreprocessConfig,
+                     device: str | torch.device = "cpu", names: Sequence[str] | None = None
+                     ) -> tuple[torch.Tensor, np.ndarray]:
+    """Encoded photos -> (model input on ``device``, colour descriptors), like
+    :func:`fashion_search.preprocessing.preprocess_with_colour` for each photo."""
+    fitted = fit_batch(photos, config, device, names)
+    on_cpu = fitted.permute(0, 2, 3, 1).cpu().numpy()
+    colours = np.stack([colour_descriptor(photo) for photo in on_cpu]).astype(np.float32)
+    return normalise_tensor(fitted, config), colours
+

@@ -1,0 +1,55 @@
+"""The GPU check runs end to end from its bundle (here on the CPU, which it also accepts)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fashion_search.bench.gpu_check import format_lines, prepare_bundle
+from fashion_search.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, products_dir, clothing_dir, street2shop_dir):
+    data_dir = products_dir.parent
+    return prepare_bundle(tmp_path_factory.mktemp("gpu") / "bundle", data_dir, wheels=False,
+                          per_category={"train": 3, "validation": 1}, pairs=24, products=6)
+
+
+def test_the_bundle_keeps_the_shared_layout_and_only_a_subset(bundle):
+    data = bundle / "data"
+    assert len(list((data / "clothing-dataset-small" / "train").rglob("*.jpg"))) == 30
+    assert len(list((data / "clothing-dataset-small" / "validation").rglob("*.jpg"))) == 10
+    pairs = (data / "street2shop-dev" / "pairs.csv").read_text().splitlines()
+    assert pairs[0] == "person,product" and len(pairs) == 25
+    assert all((data / "street2shop-dev" / name).is_file()
+               for line in pairs[1:] for name in line.split(","))
+    assert len(list((data / "fashion-product-images" / "images").glob("*.jpg"))) == 6
+
+
+def test_the_script_runs_every_check_from_a_checkout_and_prints_one_table(bundle):
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "gpu_check.py"), str(bundle),
+         "--device", "cpu", "--steps", "2", "--per-set", "3", "--batches", "1", "2",
+         "--precisions", "fp32"],
+        capture_output=True, text=True, timeout=600, cwd=bundle)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    assert "FAILED" not in table, table + done.stderr[-3000:]
+    assert "training (views + steps)" in table and "2 steps on cpu" in table
+    parity = [line for line in table.splitlines() if line.startswith("parity:")]
+    assert len(parity) == 4  # three shared sets and the large photos
+    for line in parity:
+        cos_min = float(line.split("cos min")[1].split()[0])
+        assert cos_min >= 0.995, line
+    assert "embedder photos/s, fp32" in table and "b2 " in table
+    assert "served rate (Triton)" in table
+
+
+def test_the_table_lines_up():
+    from fashion_search.bench.gpu_check import Line
+
+    first, second = format_lines([Line("a", "1", "x"), Line("longer check", "22", "y")]).splitlines()
+    assert first.index("1") == second.index("22") and first.index("x") == second.index("y")

@@ -1,0 +1,136 @@
+"""The tensor (GPU) preprocessing path gives the contract's pixels, and its errors."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fashion_search.bench.preprocessing_parity import enlarge
+from fashion_search.errors import ImageError
+from fashion_search.preprocessing import (
+    PreprocessConfig,
+    fit_image,
+    preprocess,
+    preprocess_with_colour,
+)
+from fashion_search.tensor_preprocessing import draft_factor, fit_batch, preprocess_batch
+
+CONTRACT = PreprocessConfig()
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **kwargs) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+def photo(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A smooth, photo-like picture (gradients and blobs), not noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    planes = [np.sin(x * rng.uniform(2, 9) + y * rng.uniform(2, 9) + rng.uniform(0, 6))
+              for _ in range(3)]
+    array = ((np.stack(planes, axis=-1) + 1) * 127.5).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def contract_fit(data: bytes) -> np.ndarray:
+    from fashion_search.images import load_image
+
+    return np.asarray(fit_image(load_image(data, draft_size=CONTRACT.size), CONTRACT))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("size", [(100, 80), (224, 300), (448, 460), (900, 700), (2000, 1900)])
+def test_draft_factor_is_the_reduction_pil_applies(size):
+    image = Image.open(io.BytesIO(encode(photo(*size))))
+    image.draft("RGB", (CONTRACT.size, CONTRACT.size))
+    factor = draft_factor(*size, CONTRACT.size)
+    assert image.size == (-(-size[0] // factor), -(-size[1] // factor))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("size", [(300, 400), (224, 224), (640, 480), (1800, 2400)])
+@pytest.mark.parametrize("fit", ["shorter_side_center_crop", "pad_to_square"])
+def test_a_jpeg_fits_like_the_contract_within_a_few_levels(size, fit):
+    contract = PreprocessConfig(fit=fit)
+    data = encode(photo(*size), quality=95)
+    from fashion_search.images import load_image
+
+    expected = np.asarray(fit_image(load_image(data, draft_size=contract.size), contract))
+    got = fit_batch([data], contract)[0].permute(1, 2, 0).numpy()
+    difference = np.abs(got.astype(int) - expected.astype(int))
+    assert got.shape == expected.shape == (224, 224, 3)
+    assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 6
+
+
+@pytest.mark.unit
+def test_model_input_and_colour_match_the_contract_function():
+    photos = [encode(photo(500, 375, seed)) for seed in range(3)]
+    pixels, colours = preprocess_batch(photos, CONTRACT)
+    for index, data in enumerate(photos):
+        expected_pixels, expected_colour = preprocess_with_colour(data, CONTRACT)
+        assert pixels.dtype == torch.float32 and pixels.shape[1:] == expected_pixels.shape
+        assert np.abs(pixels[index].numpy() - expected_pixels).mean() < 0.01
+        assert float(colours[index] @ expected_colour) > 0.99
+
+
+@pytest.mark.unit
+def test_photos_it_does_not_decode_go_through_the_contract_exactly():
+    rgba = Image.new("RGBA", (300, 200), (255, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (0, 0, 150, 200))
+    cmyk = Image.new("CMYK", (260, 260), (0, 255, 255, 0))
+    grey = photo(240, 320).convert("L")
+    odd = [encode(rgba, "PNG"), encode(cmyk), encode(grey), encode(photo(300, 300), "WEBP")]
+    got = fit_batch(odd, CONTRACT)
+    for data, fitted in zip(odd, got):
+        assert np.array_equal(fitted.permute(1, 2, 0).numpy(), contract_fit(data))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("size", [(400, 240), (1003, 1597)])  # the second is draft-decoded
+def test_an_exif_turned_jpeg_comes_out_upright_like_the_contract(orientation, size):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    picture = photo(*size)
+    picture.paste((250, 10, 10), (0, 0, size[0] // 3, size[1] // 5))  # a corner to find
+    data = encode(picture, exif=exif.tobytes(), quality=95)
+    got = fit_batch([data], CONTRACT)[0].permute(1, 2, 0).numpy()
+    assert np.abs(got.astype(int) - contract_fit(data).astype(int)).mean() < 1.0
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("data, message", [
+    (b"", r"photo-2: the file is empty"),
+    (b"\xff\xd8\xff\xe0 truncated", r"photo-2: (not a readable image|the image is corrupt)"),
+])
+def test_a_bad_photo_in_a_batch_fails_by_name_with_the_contract_message(data, message):
+    good = encode(photo(300, 300))
+    with pytest.raises(ImageError, match=message):
+        fit_batch([good, good, data], CONTRACT, names=["photo-0", "photo-1", "photo-2"])
+
+
+@pytest.mark.unit
+def test_a_truncated_jpeg_is_refused_not_half_decoded():
+    data = encode(photo(600, 600))
+    with pytest.raises(ImageError, match=r"cut\.jpg: the image is corrupt or truncated"):
+        fit_batch([data[: len(data) // 2]], CONTRACT, names=["cut.jpg"])
+
+
+@pytest.mark.integration
+def test_embeddings_of_real_and_large_photos_match_the_contract_path(exported, parity_photos):
+    from fashion_search import triton_config as tc
+    from fashion_search.onnx_graph import onnx_session
+
+    photos = [path.read_bytes() for path in parity_photos]
+    photos += [enlarge(data) for data in photos[::3]]  # several megapixels: draft decoding
+    session = onnx_session(exported.onnx_path)
+    reference = np.stack([preprocess(data, CONTRACT) for data in photos])
+    tensor, _ = preprocess_batch(photos, CONTRACT)
+    embed = [session.run([tc.EMBEDDING], {tc.PIXELS: p})[0] for p in (reference, tensor.numpy())]
+    embed = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in embed]
+    cosines = np.sum(embed[0] * embed[1], axis=1)
+    assert cosines.min() >= 0.995 and cosines.mean() >= 0.999
