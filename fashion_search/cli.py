@@ -199,6 +199,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out = prepare_bundle(args.out, settings.data_dir, model=trained_model_path(settings))
         print(f"GPU check bundle in {out}; on the GPU machine: python3 bench/gpu_check.py {out}")
         return 0
+    if args.suite == "int8":
+        from fashion_search.bench.int8 import bench_int8
+
+        print(bench_int8())
+        return 0
     if args.suite == "preprocessing":
         from fashion_search.bench.preprocessing_parity import bench_preprocessing
 
@@ -308,11 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("bench", help="throughput and latency table")
-    p.add_argument("--suite", choices=["throughput", "catalogue", "preprocessing", "gpu-prepare"],
-                   default="throughput",
+    p.add_argument("--suite", default="throughput",
+                   choices=["throughput", "catalogue", "preprocessing", "int8", "gpu-prepare"],
                    help="embedding paths and queries, catalogue search at scale, the tensor "
-                        "(GPU) preprocessing path against the contract, or gather what "
-                        "bench/gpu_check.py needs on a bare GPU machine")
+                        "(GPU) preprocessing path against the contract, the int8 graph against "
+                        "the float one, or gather what bench/gpu_check.py needs on a GPU machine")
     p.add_argument("--out", type=Path, default=Path("build/gpu-check"),
                    help="gpu-prepare: the bundle folder (ignored by git; carry it)")
     p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "

@@ -16,8 +16,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fashion_search.errors import ImageError
 
-# Larger images are refused rather than decoded into gigabytes of memory.
+# Larger images are refused rather than decoded into gigabytes of memory, and larger
+# files before they are even opened: no photo of a garment needs more.
 MAX_PIXELS = 100_000_000
+MAX_BYTES = 50 * 2**20
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -51,6 +53,9 @@ def load_image(data: bytes, name: str = "image", draft_size: int | None = None) 
     """
     if not data:
         raise ImageError(f"{name}: the file is empty (0 bytes); upload a JPEG, PNG or WebP photo")
+    if len(data) > MAX_BYTES:
+        raise ImageError(f"{name}: the file is too large ({len(data) / 2**20:.0f} MB, over "
+                         f"{MAX_BYTES // 2**20} MB); send a smaller JPEG of the garment")
     def too_large() -> ImageError:
         return ImageError(f"{name}: the image is too large to process (over {MAX_PIXELS:,} "
                           "pixels); resize it below that and try again")

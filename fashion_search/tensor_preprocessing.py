@@ -33,7 +33,7 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from fashion_search.colour import colour_descriptor
-from fashion_search.images import MAX_PIXELS, load_image
+from fashion_search.images import MAX_BYTES, MAX_PIXELS, load_image
 from fashion_search.preprocessing import PreprocessConfig, fit_image
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ _ORIENT = {
 
 def _plain_jpeg(data: bytes) -> tuple[int, int, int] | None:
     """(width, height, EXIF orientation) of a colour JPEG this path decodes like PIL, else None."""
-    if data[:2] != b"\xff\xd8" or not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+    if len(data) > MAX_BYTES or data[:2] != b"\xff\xd8" or not data.rstrip(b"\x00").endswith(
+            b"\xff\xd9"):
         return None  # not a JPEG, or one cut short (the contract refuses it by name)
     try:
         with warnings.catch_warnings():

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from fashion_search.errors import ImageError
-from fashion_search.images import MAX_PIXELS, load_image
+from fashion_search.images import MAX_BYTES, MAX_PIXELS, load_image
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +73,9 @@ def test_huge_image_is_refused_before_decoding():
     data = encode(Image.new("1", (side, side)), "PNG")
     with pytest.raises(ImageError, match=r"huge\.png: the image is too large"):
         load_image(data, name="huge.png")
+
+
+def test_a_file_over_the_byte_limit_is_refused_before_it_is_opened():
+    data = b"\xff\xd8" + bytes(MAX_BYTES) + b"\xff\xd9"
+    with pytest.raises(ImageError, match=r"blob\.jpg: the file is too large \(50 MB, over 50 MB\)"):
+        load_image(data, name="blob.jpg")

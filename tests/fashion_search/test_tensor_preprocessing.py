@@ -114,6 +114,16 @@ def test_a_bad_photo_in_a_batch_fails_by_name_with_the_contract_message(data, me
 
 
 @pytest.mark.unit
+def test_a_file_over_the_byte_limit_gets_the_contract_message():
+    from fashion_search.images import MAX_BYTES
+
+    data = encode(photo(64, 64))
+    padded = data[:-2] + bytes(MAX_BYTES) + data[-2:]
+    with pytest.raises(ImageError, match=r"big\.jpg: the file is too large"):
+        fit_batch([padded], CONTRACT, names=["big.jpg"])
+
+
+@pytest.mark.unit
 def test_a_truncated_jpeg_is_refused_not_half_decoded():
     data = encode(photo(600, 600))
     with pytest.raises(ImageError, match=r"cut\.jpg: the image is corrupt or truncated"):

@@ -1,0 +1,88 @@
+"""An int8 variant of the exported graph, for CPUs with fast integer arithmetic (VNNI).
+
+onnxruntime's static quantization: weights int8 per output channel,
+activations uint8 with ranges calibrated on real catalogue photos (the
+99.999th percentile, not the extremes), written as QDQ pairs so onnxruntime
+fuses them into integer kernels. The heads (projection and classifier, a
+sliver of the compute) stay in float: on validation photos that kept the
+embedding's 10 nearest neighbours 0.90 the same against 0.80 with
+everything quantized (README). Its embeddings
+are close to the float graph's but not equal, so it is another model: it
+carries its own model version, and a catalogue indexed with one is searched
+with the same one.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from fashion_search import triton_config as tc
+from fashion_search.files import atomic_path
+from fashion_search.onnx_graph import METADATA_PREFIX
+from fashion_search.preprocessing import PreprocessConfig, preprocess
+
+log = logging.getLogger(__name__)
+
+SUFFIX = "-int8"
+CALIBRATION_BATCH = 16
+FLOAT_OPS = ("Gemm", "MatMul")  # the heads: kept in float
+
+
+class PhotoCalibration(CalibrationDataReader):
+    """Batches of real photos, preprocessed by the contract, for the activation ranges."""
+
+    def __init__(self, photos: Sequence[bytes], contract: PreprocessConfig,
+                 batch: int = CALIBRATION_BATCH):
+        self._batches = self._read(photos, contract, batch)
+
+    @staticmethod
+    def _read(photos, contract, batch) -> Iterator[dict[str, np.ndarray]]:
+        for start in range(0, len(photos), batch):
+            pixels = [preprocess(data, contract, name=f"calibration photo {start + i}")
+                      for i, data in enumerate(photos[start:start + batch])]
+            yield {tc.PIXELS: np.stack(pixels)}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+
+def quantize_int8(onnx_path: Path, out_path: Path, photos: Sequence[bytes],
+                  contract: PreprocessConfig) -> Path:
+    """Write the int8 variant of ``onnx_path``; its metadata names it ``<version>-int8``."""
+    if not photos:
+        raise ValueError("int8 calibration needs catalogue photos")
+    with tempfile.TemporaryDirectory(prefix="fashion-search-int8-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
+        quantized = Path(tmp) / "int8.onnx"
+        heads = [node.name for node in onnx.load(str(prepared)).graph.node
+                 if node.op_type in FLOAT_OPS]
+        quantize_static(str(prepared), str(quantized), PhotoCalibration(photos, contract),
+                        quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=heads)
+        model = onnx.load(str(quantized))
+        source = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False)
+                  .metadata_props}
+        source[f"{METADATA_PREFIX}model_version"] += SUFFIX
+        del model.metadata_props[:]
+        for key, value in source.items():
+            model.metadata_props.add(key=key, value=value)
+        with atomic_path(Path(out_path)) as staging:
+            onnx.save(model, str(staging))
+    log.info("int8 variant of %s in %s (%d calibration photos)", onnx_path, out_path, len(photos))
+    return Path(out_path)
