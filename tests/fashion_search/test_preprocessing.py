@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_search.preprocessing import PreprocessConfig, fit_image, preprocess
+from fashion_search.preprocessing import PreprocessConfig, fit_image, normalise, preprocess
 
 pytestmark = pytest.mark.unit
 
@@ -23,6 +23,16 @@ def test_every_shape_becomes_the_model_input(size):
     pixels = preprocess(jpeg(*size), contract)
     assert pixels.shape == contract.input_shape
     assert pixels.dtype == np.float32
+
+
+def test_normalised_pixels_are_planes_in_memory_order_per_channel():
+    rng = np.random.default_rng(0)
+    fitted = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    contract = PreprocessConfig(mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6))
+    planes = normalise(fitted, contract)
+    assert planes.flags["C_CONTIGUOUS"] and planes.shape == (3, 32, 32)
+    expected = (fitted / 255.0 - np.array(contract.mean)) / np.array(contract.std)
+    np.testing.assert_allclose(planes, expected.transpose(2, 0, 1), atol=1e-5)
 
 
 def test_normalisation_follows_mean_and_std():
