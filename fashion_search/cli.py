@@ -199,6 +199,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out = prepare_bundle(args.out, settings.data_dir, model=trained_model_path(settings))
         print(f"GPU check bundle in {out}; on the GPU machine: python3 bench/gpu_check.py {out}")
         return 0
+    if args.suite == "soak":
+        from fashion_search.bench.soak import bench_soak
+
+        print(bench_soak(photos=args.photos or load_settings().data_dir / "fashion-product-images"
+                         / "images", minutes=args.minutes))
+        return 0
     if args.suite == "int8":
         from fashion_search.bench.int8 import bench_int8
 
@@ -314,10 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="throughput and latency table")
     p.add_argument("--suite", default="throughput",
-                   choices=["throughput", "catalogue", "preprocessing", "int8", "gpu-prepare"],
+                   choices=["throughput", "catalogue", "preprocessing", "int8", "soak",
+                            "gpu-prepare"],
                    help="embedding paths and queries, catalogue search at scale, the tensor "
                         "(GPU) preprocessing path against the contract, the int8 graph against "
-                        "the float one, or gather what bench/gpu_check.py needs on a GPU machine")
+                        "the float one, the server's memory under minutes of load, or gather "
+                        "what bench/gpu_check.py needs on a GPU machine")
+    p.add_argument("--minutes", type=float, default=3.0, help="soak suite: how long to load")
     p.add_argument("--out", type=Path, default=Path("build/gpu-check"),
                    help="gpu-prepare: the bundle folder (ignored by git; carry it)")
     p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "
