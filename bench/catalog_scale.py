@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from fashion_search import colour
 from fashion_search import triton_config as tc
+from fashion_search.bench.process_memory import resident_mb
 from fashion_search.catalog import CatalogItem, open_catalog
 from fashion_search.checkpoint import choose_model
 from fashion_search.config import BATCH_SIZE, Settings, load_settings
@@ -167,19 +168,13 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, mask: np.ndarray | Non
 
 def milvus_rss_mb(lite: bool) -> float:
     """Resident memory of the Milvus Lite processes, or of the Milvus server processes."""
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-            program = Path(argv[0]).name
-            if "python" in program or not ("milvus_lite" in argv[0] if lite else
-                                           program == "milvus" and "standalone" in argv):
-                continue
-            status = Path(f"/proc/{pid}/status").read_text()
-            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
-        except (OSError, AttributeError, IndexError):
-            continue
-    return total / 1024
+    def is_milvus(argv: list[str]) -> bool:
+        if "python" in Path(argv[0]).name:
+            return False
+        return ("milvus_lite" in argv[0] if lite
+                else Path(argv[0]).name == "milvus" and "standalone" in argv)
+
+    return resident_mb(is_milvus)
 
 
 def _timed_searches(search: Callable[[np.ndarray, str | None], list[int]], queries: np.ndarray,

@@ -17,12 +17,12 @@ import numpy as np
 from tqdm import tqdm
 
 from fashion_search import triton_config as tc
+from fashion_search.bench.preprocessing_parity import Embed, onnx_embedder, unit_embeddings
 from fashion_search.catalog import hash_split, open_catalog
 from fashion_search.checkpoint import choose_model
 from fashion_search.config import BATCH_SIZE, Settings, load_settings
 from fashion_search.export.quantize import quantize_int8
 from fashion_search.export.run import ensure_model
-from fashion_search.onnx_graph import onnx_session
 from fashion_search.preprocessing import preprocess
 from fashion_search.training.evaluate import (
     score_street_to_shop,
@@ -43,19 +43,12 @@ class VariantRow:
     recall_at_10: float
 
 
-def _embed(session, pixels: np.ndarray) -> np.ndarray:
-    found = [session.run([tc.EMBEDDING], {tc.PIXELS: pixels[s:s + BATCH_SIZE]})[0]
-             for s in range(0, len(pixels), BATCH_SIZE)]
-    vectors = np.concatenate(found)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def _rate(session, pixels: np.ndarray, repeats: int = 3) -> float:
+def _rate(embed: Embed, pixels: np.ndarray, repeats: int = 3) -> float:
     batch = pixels[:BATCH_SIZE]
-    session.run([tc.EMBEDDING], {tc.PIXELS: batch})
+    embed(batch)
     started = time.perf_counter()
     for _ in range(repeats):
-        session.run([tc.EMBEDDING], {tc.PIXELS: batch})
+        embed(batch)
     return repeats * len(batch) / (time.perf_counter() - started)
 
 
@@ -84,10 +77,10 @@ def bench_int8(settings: Settings | None = None) -> str:
     gallery = _pixels(street.gallery, loaded.preprocessing, "shop photos")
     rows = []
     for name, path in (("float32", fp32_path), ("int8 (QDQ, per channel)", int8_path)):
-        session = onnx_session(path, device="cpu")
-        report, _ = score_street_to_shop(_embed(session, queries) @ _embed(session, gallery).T,
-                                         street)
-        rows.append(VariantRow(name, _rate(session, gallery),
+        embed = onnx_embedder(path, device="cpu")
+        report, _ = score_street_to_shop(
+            unit_embeddings(embed, queries) @ unit_embeddings(embed, gallery).T, street)
+        rows.append(VariantRow(name, _rate(embed, gallery),
                                report["recall@1"], report["recall@10"]))
     lines = [f"{served.version}: {len(street.queries)} unseen street photos against "
              f"{len(street.gallery)} shop photos; speed of the bare graph, batch {BATCH_SIZE}",

@@ -69,13 +69,14 @@ def enlarge(data: bytes, long_side: int = LARGE_SIDE, quality: int = 92) -> byte
 Embed = Callable[[np.ndarray], np.ndarray]  # a batch of model inputs -> embeddings
 
 
-def onnx_embedder(onnx_path: Path) -> Embed:
+def onnx_embedder(onnx_path: Path, device: str = "auto") -> Embed:
     """The exported model, run by onnxruntime."""
-    session = onnx_session(onnx_path)
+    session = onnx_session(onnx_path, device=device)
     return lambda pixels: session.run([tc.EMBEDDING], {tc.PIXELS: pixels})[0]
 
 
-def _unit_embeddings(embed: Embed, pixels: np.ndarray) -> np.ndarray:
+def unit_embeddings(embed: Embed, pixels: np.ndarray) -> np.ndarray:
+    """Unit-length embeddings of ``pixels``, embedded in batches."""
     vectors = np.concatenate([embed(pixels[start:start + BATCH])
                               for start in range(0, len(pixels), BATCH)])
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -96,7 +97,7 @@ def compare(name: str, photos: Sequence[bytes], contract: PreprocessConfig, embe
         torch.cuda.synchronize()
     tensor_s = time.perf_counter() - started
     pixels = torch.cat(tensor_pixels).cpu().numpy()
-    cosines = np.sum(_unit_embeddings(embed, reference) * _unit_embeddings(embed, pixels), axis=1)
+    cosines = np.sum(unit_embeddings(embed, reference) * unit_embeddings(embed, pixels), axis=1)
     return ParityRow(name, len(photos), len(photos) / contract_s, len(photos) / tensor_s,
                      float(cosines.min()), float(cosines.mean()))
 

@@ -24,6 +24,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from fashion_search import triton_config as tc
+from fashion_search.bench.process_memory import program_is, resident_mb
 from fashion_search.config import Settings, load_settings
 from fashion_search.export.run import ensure_model
 from fashion_search.serve import ensure_server
@@ -35,20 +36,9 @@ BLOB_MB = 60
 BLOB_EVERY_S = 10.0
 
 
-def processes_rss_mb(names: Sequence[str] = TRITON_PROCESSES) -> float:
-    """Resident memory of every process whose program is one of ``names``."""
-    total_kb = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-            if Path(program).name not in names:
-                continue
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total_kb / 1024
+def triton_rss_mb() -> float:
+    """Resident memory of ``tritonserver`` and its Python backend stubs."""
+    return resident_mb(program_is(*TRITON_PROCESSES))
 
 
 @dataclass
@@ -78,7 +68,7 @@ def _infer(client: grpcclient.InferenceServerClient, photos: Sequence[bytes]) ->
 
 
 def soak(url: str, photos: Sequence[bytes], seconds: float, clients: int = 8,
-         sample: Callable[[], float] = processes_rss_mb) -> SoakResult:
+         sample: Callable[[], float] = triton_rss_mb) -> SoakResult:
     """Load the server for ``seconds`` and sample its memory every second."""
     result, lock, stop = SoakResult(), threading.Lock(), threading.Event()
     blob = b"\xff\xd8" + os.urandom(BLOB_MB * 2**20) + b"\xff\xd9"
@@ -142,9 +132,9 @@ def bench_soak(photos: str | Path, minutes: float = 3.0, count: int = 200,
     served = ensure_model(settings=settings)
     with ExitStack() as stack:
         client = ensure_server(settings, stack, expected_version=served.version)
-        before = processes_rss_mb()
+        before = triton_rss_mb()
         result = soak(client.url, data, minutes * 60)
-        after = processes_rss_mb()
+        after = triton_rss_mb()
     plot = plot_memory(result, settings.home / "bench" / "soak-memory.png")
     lines = [f"Triton resident memory under {minutes:g} min of load; idle before: {before:.0f} MB, "
              f"after: {after:.0f} MB; curve: {plot}",

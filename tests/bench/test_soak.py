@@ -1,4 +1,4 @@
-"""The soak's memory sampler and its per-minute summary."""
+"""The memory sampler the benchmarks share, and the soak's per-minute summary."""
 
 import os
 from collections import Counter
@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from fashion_search.bench.soak import SoakResult, processes_rss_mb
+from fashion_search.bench.process_memory import program_is, resident_mb
+from fashion_search.bench.soak import SoakResult
 
 pytestmark = pytest.mark.unit
 
 
 def test_the_sampler_finds_processes_by_program_name():
     program = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode()
-    assert processes_rss_mb((Path(program).name,)) > 10  # this test's own interpreter
-    assert processes_rss_mb(("no-such-program-here",)) == 0
+    assert resident_mb(program_is(Path(program).name)) > 10  # this test's own interpreter
+    assert resident_mb(program_is("no-such-program-here")) == 0
 
 
 def test_minutes_summarise_mean_and_peak():
