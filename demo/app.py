@@ -1,91 +1,228 @@
-"""The Gradio page: upload a photo, pick a category and K, see look-alikes."""
+"""The Gradio page: a photo in (upload, camera, clipboard, a box drawn on it), look-alike
+catalogue items out, narrowed by category, any label column and colour.
+
+Every step the page takes (a new photo, a corner clicked, a result clicked,
+back, a filter changed) runs the one search path, ``VisualSearch.find``.
+"""
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
+import tempfile
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 from fashion_search.colour import DEFAULT_WEIGHT
-from fashion_search.errors import FashionSearchError, ImageError
-from fashion_search.images import load_image
+from fashion_search.demo.cards import caption, filter_columns, title_column, where
+from fashion_search.demo.query import Query, push
+from fashion_search.errors import FashionSearchError
+from fashion_search.images import MAX_BYTES, load_image
 from fashion_search.search import AUTO, VisualSearch
 
 log = logging.getLogger(__name__)
 
 ALL = "All categories"
 AUTO_LABEL = "Auto (what the photo most likely shows)"
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 SLIDER_MAX = 0.3  # beyond it colour outweighs shape (README figures); the API takes up to 1
+DEFAULT_K = 12
+CSS = """
+#results .grid-wrap { max-height: none; min-height: 0; overflow-y: visible; }
+#results .caption-label { white-space: pre-line; text-align: left; line-height: 1.25;
+  max-width: 100%; overflow: hidden; }
+#results .thumbnail-item, #examples .thumbnail-item { cursor: pointer; }
+@media (max-width: 640px) { #results .grid-container { --grid-cols: 2 !important; } }
+"""
 
 
-def _caption(hit) -> str:
-    match = f"{hit.match:.0%} match" if hit.match is not None else f"{hit.score:.3f}"
-    return f"{hit.category} · {match}"
+def _as_sent(image: gr.Image, payload) -> str | None:
+    """The uploaded file's path, or a data URL (camera, clipboard) written to a file."""
+    if payload is None:
+        return None
+    if payload.url and payload.url.startswith("data:"):
+        head, _, body = payload.url.partition(",")
+        suffix = "." + head.split("/")[-1].split(";")[0]
+        with tempfile.NamedTemporaryFile(dir=image.GRADIO_CACHE, suffix=suffix,
+                                         delete=False) as out:
+            out.write(base64.b64decode(body))
+        return out.name
+    return payload.path
 
 
-def run_query(search: VisualSearch, upload: str | None, category: str, k: float,
-              colour_weight: float = DEFAULT_WEIGHT):
-    """One search from the page; every failure becomes a message, not a traceback."""
-    if not upload:
-        return None, [], "Upload a photo (JPEG, PNG or WebP) or click one of the examples."
-    path = Path(upload)
-    name = path.name
-    try:
-        size = path.stat().st_size
-        if size > MAX_UPLOAD_BYTES:
-            raise ImageError(f"{name}: the file is {size / 1e6:.0f} MB; upload one under "
-                             f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-        data = path.read_bytes()
-        preview = load_image(data, name=name, draft_size=512)
-        preview.thumbnail((512, 512))
+def photo_input(**options) -> gr.Image:
+    """An image input that hands the handler the file exactly as it was sent.
+
+    ``gr.Image`` opens every upload with PIL first, so an empty or unreadable
+    file would fail inside Gradio with no message; the project's own decoder
+    (``images.load_image``) gives the clear one, and EXIF, CMYK, 16-bit and
+    alpha are handled the way the server handles them. (A subclass would do,
+    but Gradio writes a ``.pyi`` stub beside any module that subclasses a
+    component.)
+    """
+    image = gr.Image(type="filepath", **options)
+    image.preprocess = types.MethodType(_as_sent, image)
+    return image
+
+
+@dataclass
+class Page:
+    """The page's search: one call per step, every failure a message."""
+
+    search: VisualSearch
+    columns: list[str]  # label columns offered as filters, in the order of their dropdowns
+    title: str | None = None  # the label that names an item
+    max_bytes: int = MAX_BYTES
+
+    def run(self, query: Query | None, category: str | None, k: float, weight: float,
+            chosen: Sequence[Sequence[str] | None]) -> tuple[list, str, list, object]:
+        """Gallery items, the message above them, the hits' (id, path) and the crop shown."""
+        if query is None:
+            return [], "Upload a photo, take one with the camera, paste one, or pick an example.", \
+                [], gr.update(visible=False)
+        if query.corner is not None:
+            x, y = query.corner
+            return gr.update(), (f"Corner set at ({x}, {y}). Click the opposite corner of the "
+                                 "garment to search inside the box."), gr.update(), gr.update()
+        filters = where(self.columns, chosen)
         wanted = {None: None, "": None, ALL: None, AUTO_LABEL: AUTO}.get(category, category)
-        results = search.find(data, k=int(k), category=wanted, name=name,
-                              colour_weight=float(colour_weight))
-    except FashionSearchError as err:
-        return None, [], f"**Could not search:** {err}"
-    gallery = [(hit.image_path, _caption(hit)) for hit in results.hits]
-    where = f" in **{results.category}**" if results.category else ""
-    message = f"{len(results.hits)} similar items{where} for *{name}*."
-    if results.suggestions:
-        message += " Looks like: " + ", ".join(f"{c} ({p:.0%})" for c, p in results.suggestions)
-    return preview, gallery, message
+        try:
+            data = query.read(self.max_bytes)
+            shown = load_image(data, name=query.name, draft_size=256) if query.box else None
+            results = self.search.find(data, k=int(k), category=wanted, name=query.name,
+                                       where=filters or None, colour_weight=float(weight))
+        except FashionSearchError as err:
+            return [], f"**Could not search:** {err}", [], gr.update(visible=False)
+        gallery = [(h.image_path, caption(h, self.columns, self.title)) for h in results.hits]
+        return gallery, self._message(query, results, wanted, filters), \
+            [(h.id, h.image_path) for h in results.hits], \
+            gr.update(value=shown, visible=shown is not None)
+
+    @staticmethod
+    def _message(query: Query, results, wanted: str | None, filters: dict) -> str:
+        part = " (the box you drew)" if query.box else ""
+        where_text = ""
+        if results.category:
+            where_text = f" in **{results.category}**" + (" (guessed)" if wanted == AUTO else "")
+        if filters:
+            where_text += " with " + "; ".join(f"{c}: {', '.join(v)}" for c, v in filters.items())
+        if not results.hits:
+            return (f"No items{where_text} for *{query.name}*{part}: no catalogue item has all "
+                    "of these labels. Remove a filter or choose another category.")
+        message = f"{len(results.hits)} similar items{where_text} for *{query.name}*{part}."
+        if results.suggestions:
+            message += " Looks like: " + ", ".join(f"{c} ({p:.0%})" for c, p in results.suggestions)
+        return message
 
 
-def build_app(search: VisualSearch, title: str = "Fashion visual search") -> gr.Blocks:
-    categories = [ALL, AUTO_LABEL, *search.categories()]
-    count = search.store.count()
+def _header(search: VisualSearch, title: str) -> str:
+    count, categories = search.store.count(), search.categories()
+    return (f"# {title}\nFind catalogue items that look like your photo: upload one, take one "
+            f"with the camera or paste one, then click two corners on it to search just that "
+            f"garment. Click a result to search from it. {count:,} items in "
+            f"{len(categories)} categories; model `{search.client.info().version}`.")
+
+
+def build_app(search: VisualSearch, title: str = "Fashion visual search",
+              examples: Sequence[str | Path] = (), max_bytes: int = MAX_BYTES) -> gr.Blocks:
+    """The page for ``search``'s catalogue; ``examples`` are photos offered as thumbnails."""
+    labels = filter_columns(search.store.labels())
+    page = Page(search, list(labels), title_column(search.store.labels()), max_bytes)
+    examples = [str(p) for p in examples if Path(p).is_file()]
     with gr.Blocks(title=title, analytics_enabled=False) as app:
-        gr.Markdown(f"# {title}\nFind catalogue items that look like your photo. "
-                    f"{count:,} items in {len(search.categories())} categories; "
-                    f"model `{search.client.info().version}`.")
-        with gr.Row():
-            with gr.Column(scale=1):
-                upload = gr.File(label="Photo", file_types=["image"], type="filepath",
-                                 elem_id="photo")
-                category = gr.Dropdown(categories, value=ALL, label="Category",
-                                       elem_id="category")
-                k = gr.Slider(1, 50, value=12, step=1, label="Results (K)", elem_id="k")
+        gr.Markdown(_header(search, title))
+        query, history, hits = gr.State(None), gr.State([]), gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
+                photo = photo_input(label="Your photo (click two corners to search part of it)",
+                                    sources=["upload", "webcam", "clipboard"], height=340,
+                                    elem_id="photo", webcam_options=gr.WebcamOptions(mirror=False))
+                with gr.Row():
+                    back = gr.Button("← Back", elem_id="back", interactive=False, size="sm",
+                                     min_width=80)
+                    whole = gr.Button("Whole photo", elem_id="whole", size="sm", min_width=80)
+                searched = gr.Image(label="Searching this part", interactive=False, height=140,
+                                    visible=False, elem_id="searched")
+                category = gr.Dropdown([ALL, AUTO_LABEL, *search.categories()], value=ALL,
+                                       label="Category", elem_id="category")
                 shade = gr.Slider(0, SLIDER_MAX, value=DEFAULT_WEIGHT, step=0.01,
                                   label="Colour weight (0: shape only)", elem_id="colour")
-                button = gr.Button("Search", variant="primary", elem_id="search")
-            with gr.Column(scale=1):
-                preview = gr.Image(label="Your photo", interactive=False, elem_id="preview")
+                k = gr.Slider(1, 50, value=DEFAULT_K, step=1, label="Results", elem_id="k")
+                if examples:
+                    gallery = gr.Gallery([(p, "") for p in examples], label="Try one",
+                                         columns=4, height=130, allow_preview=False,
+                                         object_fit="cover", elem_id="examples")
+            with gr.Column(scale=3, min_width=300):
                 status = gr.Markdown(elem_id="status")
-        gallery = gr.Gallery(label="Similar items", columns=6, height="auto",
-                             elem_id="results", object_fit="contain")
-        examples = [p for p in search.store.example_paths(4) if Path(p).is_file()]
+                results = gr.Gallery(label="Similar items (click one to search from it)",
+                                     columns=4, height="auto", allow_preview=False,
+                                     object_fit="contain", elem_id="results")
+                with gr.Accordion("Filters", open=True, elem_id="filters"), \
+                        gr.Row(equal_height=False):
+                    dropdowns = [gr.Dropdown(values, multiselect=True, label=column,
+                                             min_width=150, elem_id="filter-" +
+                                             re.sub(r"\W", "_", column))
+                                 for column, values in labels.items()]
+        controls = [category, k, shade, *dropdowns]
+        outputs = [photo, results, status, query, history, back, searched, hits]
+
+        def show(current: Query | None, past: list[Query], values: Sequence,
+                 photo_value=None) -> tuple:
+            items, message, found, part = page.run(current, values[0], values[1], values[2],
+                                                   values[3:])
+            return (gr.update() if photo_value is None else photo_value, items, message,
+                    current, past, gr.update(interactive=bool(past)), part, found)
+
+        def new_photo(path, current, past, *values):
+            if not path:
+                return show(None, past, values)
+            name = Path(path).name
+            return show(Query.of(path, name), push(past, current), values)
+
+        def corner(evt: gr.SelectData, current, past, *values):
+            if current is None:
+                return show(None, past, values)
+            try:
+                clicked = current.whole().click(*evt.index) if current.box else \
+                    current.click(*evt.index)
+            except FashionSearchError as err:
+                return (gr.update(), gr.update(), f"**Could not search:** {err}",
+                        current.whole(), past, gr.update(), gr.update(), gr.update())
+            return show(clicked, past, values)
+
+        def from_result(evt: gr.SelectData, found, current, past, *values):
+            item_id, path = found[evt.index]
+            return show(Query.of(path, item_id), push(past, current), values, photo_value=path)
+
+        def from_example(evt: gr.SelectData, current, past, *values):
+            path = examples[evt.index]
+            return show(Query.of(path), push(past, current), values, photo_value=path)
+
+        def go_back(current, past, *values):
+            if not past:
+                return show(current, past, values)
+            previous = past[-1]
+            return show(previous, past[:-1], values, photo_value=previous.path)
+
+        def again(current, past, *values):
+            return show(current, past, values)
+
+        def whole_photo(current, past, *values):
+            return show(current.whole() if current else None, past, values)
+
+        photo.upload(new_photo, [photo, query, history, *controls], outputs)
+        photo.clear(lambda past, *values: show(None, past, values), [history, *controls], outputs)
+        photo.select(corner, [query, history, *controls], outputs)
+        results.select(from_result, [hits, query, history, *controls], outputs)
         if examples:
-            gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="Try one")
-
-        def handler(file, chosen, top_k, weight):
-            return run_query(search, file, chosen, top_k, weight)
-
-        outputs = [preview, gallery, status]
-        inputs = [upload, category, k, shade]
-        button.click(handler, inputs, outputs)
-        upload.change(handler, inputs, outputs)
-        category.change(handler, inputs, outputs)
+            gallery.select(from_example, [query, history, *controls], outputs)
+        back.click(go_back, [query, history, *controls], outputs)
+        whole.click(whole_photo, [query, history, *controls], outputs)
+        for control in controls:
+            control.change(again, [query, history, *controls], outputs)
     return app
 

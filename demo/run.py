@@ -7,9 +7,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from fashion_search.catalog import open_catalog
 from fashion_search.client import ModelInfo
 from fashion_search.config import Settings, load_settings
 from fashion_search.demo.app import build_app
+from fashion_search.demo.launch import EXAMPLES, example_photos, launch
 from fashion_search.export.run import ServedModel, ensure_model
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
@@ -72,11 +74,10 @@ def demo(
                             settings.home / "index-config.json")
         else:
             log.info("catalogue %s is already indexed; reusing it", path)
-        app = build_app(VisualSearch(client, store))
-        app.queue(default_concurrency_limit=4)
-        app.launch(server_name=host or settings.demo_host, server_port=port or settings.demo_port,
-                   allowed_paths=[str(path)], prevent_thread_lock=True, show_error=False,
-                   quiet=True)
+        images = [str(item.path) for item in open_catalog(path)]
+        search = VisualSearch(client, store)
+        app = build_app(search, examples=example_photos(settings, store.example_paths(EXAMPLES)))
+        launch(app, host or settings.demo_host, port or settings.demo_port, images)
         stack.callback(app.close)
         url = f"http://{host or settings.demo_host}:{app.server_port}"
     except BaseException:

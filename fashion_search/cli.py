@@ -188,7 +188,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "catalogue":
         from fashion_search.bench.catalog_scale import bench_catalog
 
-        print(bench_catalog(catalog=args.photos, rows=args.rows, server_uri=args.milvus_server,
+        print(bench_catalog(catalog=args.photos, rows=args.rows or 100_000,
+                            server_uri=args.milvus_server,
                             lite=not args.no_lite, indexes=args.index or ()))
         return 0
     if args.suite == "gpu-prepare":
@@ -204,6 +205,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(bench_soak(photos=args.photos or load_settings().data_dir / "fashion-product-images"
                          / "images", minutes=args.minutes))
+        return 0
+    if args.suite == "page":
+        from fashion_search.bench.page_latency import bench_page
+
+        print(bench_page(rows=args.rows or 10_000, clicks=args.clicks).table())
         return 0
     if args.suite == "int8":
         from fashion_search.bench.int8 import bench_int8
@@ -321,17 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="throughput and latency table")
     p.add_argument("--suite", default="throughput",
                    choices=["throughput", "catalogue", "preprocessing", "int8", "soak",
-                            "gpu-prepare"],
+                            "gpu-prepare", "page"],
                    help="embedding paths and queries, catalogue search at scale, the tensor "
                         "(GPU) preprocessing path against the contract, the int8 graph against "
                         "the float one, the server's memory under minutes of load, or gather "
-                        "what bench/gpu_check.py needs on a GPU machine")
+                        "what bench/gpu_check.py needs on a GPU machine, or the demo page's "
+                        "click-to-results time in Chromium")
     p.add_argument("--minutes", type=float, default=3.0, help="soak suite: how long to load")
     p.add_argument("--out", type=Path, default=Path("build/gpu-check"),
                    help="gpu-prepare: the bundle folder (ignored by git; carry it)")
     p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "
                                                   "for the catalogue suite the product photos)")
-    p.add_argument("--rows", type=int, default=100_000, help="catalogue suite: collection size")
+    p.add_argument("--rows", type=int, help="catalogue suite: collection size (default 100,000); "
+                                            "page suite: catalogue items (default 10,000)")
+    p.add_argument("--clicks", type=int, default=40, help="page suite: result clicks timed")
     p.add_argument("--milvus-server", help="catalogue suite: also measure this Milvus server URI")
     p.add_argument("--no-lite", action="store_true", help="catalogue suite: skip Milvus Lite")
     p.add_argument("--index", action="append", help="catalogue suite: only this index setup "

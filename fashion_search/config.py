@@ -53,6 +53,9 @@ class Settings:
     default_catalog_url: str = field(default_factory=lambda: _env("DEFAULT_CATALOG_URL", ""))
     demo_host: str = field(default_factory=lambda: _env("DEMO_HOST", "127.0.0.1"))
     demo_port: int = field(default_factory=lambda: int(_env("DEMO_PORT", "7860")))
+    # a folder of photos the page offers as examples beside catalogue items ("" = street photos
+    # from the shared data set, when it is there)
+    demo_examples: str = field(default_factory=lambda: _env("DEMO_EXAMPLES", ""))
 
     @property
     def model_repository(self) -> Path:

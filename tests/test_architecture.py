@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "vectordb": {"core"},
     "serving": {"core", "export", "vectordb"},
     "demo": {"core", "export", "vectordb", "serving"},
-    "bench": {"core", "export", "training", "vectordb", "serving"},
+    "bench": {"core", "export", "training", "vectordb", "serving", "demo"},
     "cli": {"core", "export", "training", "vectordb", "serving", "demo", "bench"},
     "triton_models": {"core"},
 }

@@ -42,3 +42,8 @@ def test_the_tensorrt_engine_cache_is_a_volume_and_the_image_can_decode_on_the_g
     assert mounts[cache] in compose["volumes"]
     dockerfile = (DOCKER / "triton.Dockerfile").read_text()
     assert "torchvision" in dockerfile  # the GPU preprocess instance decodes with nvJPEG through it
+
+
+def test_the_demo_is_published_on_the_hosts_loopback_only():
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    assert compose["services"]["demo"]["ports"] == ["127.0.0.1:7860:7860"]

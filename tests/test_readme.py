@@ -33,3 +33,10 @@ def test_grpc_example_returns_the_served_embedding(client, triton, products_dir,
     assert abs(float(norm) - 1.0) < 1e-4
     expected = client.embed_one(photo.read_bytes())
     assert np.isclose(np.linalg.norm(expected), float(norm), atol=1e-5)
+
+
+@pytest.mark.unit
+def test_readme_screenshots_are_in_the_repository():
+    shown = re.findall(r"(docs/[\w-]+\.png)", README)
+    assert {"docs/demo-desktop.png", "docs/demo-phone.png"} <= set(shown)
+    assert all((PROJECT_ROOT / path).is_file() for path in shown)

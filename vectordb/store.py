@@ -268,7 +268,7 @@ class CatalogStore:
             self.client.delete(name, filter=f"id in [{', '.join(quote(i) for i in chunk)}]")
         return len(ids)
 
-    def _scan(self, name: str, fields: list[str]):
+    def scan(self, name: str, fields: list[str]):
         """Every row's ``fields``, in batches (no server-side snapshot on Lite; pymilvus copes)."""
         # The 2.3 server gives the iterator no snapshot time; a strong read first makes
         # every earlier write visible to it.
@@ -282,7 +282,7 @@ class CatalogStore:
 
     def hashes(self, name: str) -> dict[str, str]:
         """Item id -> content hash of every row."""
-        return {row["id"]: row["content_hash"] for row in self._scan(name, ["content_hash"])}
+        return {row["id"]: row["content_hash"] for row in self.scan(name, ["content_hash"])}
 
     def count(self, name: str | None = None) -> int:
         name = name or self.current_collection()
@@ -295,7 +295,7 @@ class CatalogStore:
         if self._values is None or self._values[0] != name:
             fields = ["category", *self.info(name).columns.values()]
             found: dict[str, set[str]] = {f: set() for f in fields}
-            for row in self._scan(name, fields):
+            for row in self.scan(name, fields):
                 for f in fields:
                     found[f].add(row[f])
             self._values = (name, {f: sorted(v - {""}) for f, v in found.items()})

@@ -1,93 +1,178 @@
-"""The demo page driven in a real headless Chromium: upload, filter, see K results."""
+"""The demo page driven in a real headless Chromium: search, filters, examples, results, back."""
 
-from pathlib import Path
+from __future__ import annotations
 
 import pytest
+import requests
 
-from fashion_search.config import PROJECT_ROOT
-from fashion_search.demo.app import build_app
-from fashion_search.search import VisualSearch
-from tests.conftest import free_port
+from tests.demo.conftest import ARTIFACTS, captions, choose, shot, upload, wait_for_results
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 
-
-@pytest.fixture(scope="module")
-def page_url(indexed, client, products_dir):
-    store, _ = indexed
-    app = build_app(VisualSearch(client, store))
-    app.queue()
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-               allowed_paths=[str(products_dir)], quiet=True)
-    yield f"http://127.0.0.1:{port}"
-    app.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.exists(), "browser tests need Debian's chromium: apt-get install chromium"
-    with sync_playwright() as play:
-        browser = play.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                       args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def choose_category(page, name: str) -> None:
-    box = page.locator("#category input")
-    box.click()
-    box.fill(name)
-    page.get_by_role("option", name=name, exact=True).click()
-
-
-def set_k(page, k: int) -> None:
-    number = page.locator("#k input[type=number]")
-    number.fill(str(k))
+def set_number(page, elem_id: str, value: float) -> None:
+    number = page.locator(f"#{elem_id} input[type=number]")
+    number.fill(str(value))
     number.press("Enter")
 
 
-def test_upload_filter_and_see_k_results_of_that_category(page_url, browser, catalog_items):
-    ARTIFACTS.mkdir(exist_ok=True)
-    query = next(i for i in catalog_items if i.category == "Tshirts")
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(page_url)
-    page.wait_for_selector("#photo")
-    set_k(page, 5)
-    choose_category(page, "Tshirts")
-    page.locator("#photo input[type=file]").set_input_files(str(query.path))
-    status = page.locator("#status")
-    status.get_by_text("5 similar items in Tshirts").wait_for(timeout=60_000)
-    captions = page.locator("#results .caption-label, #results figcaption")
-    images = page.locator("#results img")
-    images.nth(4).wait_for(timeout=30_000)
-    assert images.count() == 5
-    texts = [captions.nth(i).inner_text() for i in range(captions.count())]
+def first_of(items, category: str):
+    return next(i for i in items if i.category == category)
+
+
+def test_upload_filter_and_see_k_results_of_that_category(page, catalog_items):
+    query = first_of(catalog_items, "Tshirts")
+    set_number(page, "k", 5)
+    choose(page, "category", "Tshirts")
+    upload(page, query.path)
+    message = wait_for_results(page, "5 similar items in Tshirts")
+    texts = captions(page)
     assert len(texts) == 5 and all(t.startswith("Tshirts ·") for t in texts), texts
-    assert texts[0].endswith("· 100% match")  # the query itself is in the catalogue
-    page.screenshot(path=str(ARTIFACTS / "demo.png"), full_page=True)
-    page.close()
+    assert texts[0].splitlines()[0].endswith("· 100% match")  # the query is in the catalogue
+    assert query.labels["gender"] in texts[0] and query.labels["baseColour"] in texts[0]
+    assert f"for {query.path.name}" in message
+    shot(page, "demo-desktop")
 
 
-def test_unreadable_upload_gets_a_message_not_a_traceback(page_url, browser, tmp_path):
+@pytest.mark.parametrize("content, expected", [
+    (b"\xff\xd8\xff\xe0 definitely not a whole jpeg", "corrupt or truncated"),
+    (b"", "the file is empty"),
+])
+def test_unreadable_upload_gets_a_message_not_a_traceback(page, tmp_path, content, expected):
     broken = tmp_path / "broken.jpg"
-    broken.write_bytes(b"\xff\xd8\xff\xe0 definitely not a whole jpeg")
-    page = browser.new_page()
-    page.goto(page_url)
-    page.wait_for_selector("#photo")
-    page.locator("#photo input[type=file]").set_input_files(str(broken))
-    message = page.locator("#status").get_by_text("Could not search")
-    message.wait_for(timeout=60_000)
+    broken.write_bytes(content)
+    upload(page, broken)
+    page.locator("#status").get_by_text("Could not search").wait_for(timeout=60_000)
     text = page.locator("#status").inner_text()
-    assert "broken.jpg" in text and "corrupt or truncated" in text
+    assert "broken.jpg" in text and expected in text
     assert "Traceback" not in page.content()
     assert page.locator("#results img").count() == 0
-    page.close()
+
+
+def test_upload_over_the_size_limit_is_refused_with_the_limit_named(page, tmp_path, catalog_items):
+    huge = tmp_path / "huge.jpg"
+    huge.write_bytes(catalog_items[0].path.read_bytes() + b"\0" * (51 * 2**20))
+    upload(page, huge)
+    toast = page.get_by_text("exceed the maximum allowed size")
+    toast.wait_for(timeout=30_000)
+    assert "huge.jpg" in toast.inner_text() and "50" in toast.inner_text()
+    assert page.locator("#results img").count() == 0
+
+
+def test_examples_are_thumbnails_and_a_click_searches_that_photo(page, examples, catalog_items):
+    thumbs = page.locator("#examples img")
+    thumbs.nth(len(examples) - 1).wait_for(timeout=30_000)
+    assert thumbs.count() == len(examples)
+    assert all(thumbs.nth(i).evaluate("i => i.naturalWidth > 0") for i in range(len(examples)))
+    page.locator("#examples .thumbnail-item").nth(2).click()  # the first catalogue example
+    message = wait_for_results(page)
+    assert f"for {catalog_items[0].path.name}" in message
+    assert captions(page)[0].startswith(f"{catalog_items[0].category} · 100% match")
+
+
+def test_a_result_click_searches_from_it_and_back_returns(page, catalog_items):
+    query = first_of(catalog_items, "Watches")
+    upload(page, query.path)
+    first = wait_for_results(page)
+    back = page.locator("#back")
+    assert back.is_disabled()
+    picked = captions(page)[3]
+    page.locator("#results .thumbnail-item").nth(3).click()
+    page.locator("#status").get_by_text("similar items").filter(
+        has_not_text=query.path.name).wait_for(timeout=60_000)
+    second = wait_for_results(page)
+    assert second != first
+    assert captions(page)[0].splitlines()[0] == picked.splitlines()[0].rsplit(" · ", 1)[0] \
+        + " · 100% match"
+    assert back.is_enabled()
+    back.click()
+    page.locator("#status").get_by_text(f"for {query.path.name}").wait_for(timeout=60_000)
+    assert wait_for_results(page) == first
+    assert back.is_disabled()
+
+
+def test_label_filters_combine_with_the_category(page, catalog_items):
+    query = first_of(catalog_items, "Tshirts")
+    upload(page, query.path)
+    wait_for_results(page)
+    choose(page, "category", "Tshirts")
+    choose(page, "filter-gender", "Women")
+    message = wait_for_results(page, "gender: Women")
+    texts = captions(page)
+    assert texts and all(t.startswith("Tshirts ·") and "Women" in t for t in texts), texts
+    assert "in Tshirts" in message
+    choose(page, "filter-gender", "Men")  # a second value of the same column: either one
+    wait_for_results(page, "gender: Women, Men")
+    assert {"Men", "Women"} <= {g for t in captions(page) for g in ("Men", "Women") if g in t}
+
+
+def test_a_filter_nothing_matches_says_so(page, catalog_items):
+    upload(page, first_of(catalog_items, "Watches").path)
+    wait_for_results(page)
+    choose(page, "category", "Watches")
+    choose(page, "filter-baseColour", "Navy Blue")  # no navy blue watches among these items
+    page.locator("#status").get_by_text("No items in Watches").wait_for(timeout=60_000)
+    assert "Remove a filter" in page.locator("#status").inner_text()
+    assert page.locator("#results img").count() == 0
+
+
+def test_auto_category_searches_the_guessed_one(page, catalog_items):
+    query = first_of(catalog_items, "Watches")
+    choose(page, "category", "Auto (what the photo most likely shows)")
+    upload(page, query.path)
+    message = wait_for_results(page, "(guessed)")
+    assert "in Watches (guessed)" in message
+    assert all(t.startswith("Watches ·") for t in captions(page))
+
+
+def test_the_colour_slider_reorders_results_by_colour(page, catalog_items):
+    query = first_of(catalog_items, "Tshirts")
+    upload(page, query.path)
+    wait_for_results(page)
+    colour = query.labels["baseColour"]
+
+    def same_colour(texts):
+        return sum(colour in t.splitlines()[-1].split(" · ") for t in texts)
+
+    shape_only = None
+    for weight in (0, 0.3):
+        set_number(page, "colour", weight)
+        page.wait_for_timeout(300)
+        wait_for_results(page)
+        texts = captions(page)
+        if shape_only is None:
+            shape_only = texts
+    assert texts != shape_only
+    assert same_colour(texts) >= same_colour(shape_only)
+
+
+def test_phone_width_shows_photo_and_results_without_sideways_scrolling(browser, page_url,
+                                                                        catalog_items):
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                             is_mobile=True, has_touch=True)
+    try:
+        phone.goto(page_url)
+        phone.wait_for_selector("#photo")
+        upload(phone, first_of(catalog_items, "Tshirts").path)
+        wait_for_results(phone)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        box = phone.locator("#results").bounding_box()
+        assert box["width"] <= 390 and box["x"] >= 0
+        assert len(captions(phone)) == 12
+        shot(phone, "demo-phone")
+        phone.screenshot(path=str(ARTIFACTS / "demo-phone-top.png"),  # the README's
+                         clip={"x": 0, "y": 0, "width": 390, "height": 1700}, full_page=True)
+    finally:
+        phone.close()
+
+
+def test_the_page_serves_catalogue_photos_and_no_other_file(page_url, catalog_items, products_dir,
+                                                            settings):
+    def fetch(path) -> int:
+        return requests.get(f"{page_url}/gradio_api/file={path}", timeout=30).status_code
+
+    assert fetch(catalog_items[0].path) == 200
+    assert fetch(products_dir / "styles.csv") == 403
+    assert fetch("/etc/passwd") == 403
+    assert fetch(settings.resolved_milvus_uri) == 403
+    assert fetch(__file__) == 403

@@ -27,6 +27,8 @@ def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tm
     try:
         page = requests.get(first.url, timeout=30)
         assert page.status_code == 200 and "Fashion visual search" in page.text
+        assert first.app.server_name == "127.0.0.1"  # not the network unless asked
+        assert first.url.startswith("http://127.0.0.1:")
     finally:
         first.close()
     record = own.home / "index-config.json"

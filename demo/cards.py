@@ -1,0 +1,40 @@
+"""What a result card says, and which catalogue columns the page offers as filters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fashion_search.vectordb.schema import Hit
+
+MAX_CHOICES = 60  # more values than this is a name or an id, not something to filter by
+TITLE_HINTS = ("name", "title")
+
+
+def filter_columns(labels: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Label columns a shopper can narrow by: a handful of values each, at least two."""
+    return {column: list(values) for column, values in labels.items()
+            if 2 <= len(values) <= MAX_CHOICES}
+
+
+def title_column(labels: Mapping[str, Sequence[str]]) -> str | None:
+    """The column that names each item (``productDisplayName``), if the catalogue has one."""
+    named = [c for c in labels if any(hint in c.lower() for hint in TITLE_HINTS)
+             and len(labels[c]) > MAX_CHOICES]
+    return named[0] if named else None
+
+
+def caption(hit: Hit, columns: Sequence[str], title: str | None = None) -> str:
+    """``Tshirts · 92% match``, the item's name, then its labels, one line each."""
+    score = f"{hit.match:.0%} match" if hit.match is not None else f"similarity {hit.score:.3f}"
+    lines = [f"{hit.category} · {score}"]
+    if title and hit.labels.get(title):
+        lines.append(hit.labels[title])
+    shown = [hit.labels[c] for c in columns if hit.labels.get(c) and hit.labels[c] != hit.category]
+    if shown:
+        lines.append(" · ".join(shown))
+    return "\n".join(lines)
+
+
+def where(columns: Sequence[str], chosen: Sequence[Sequence[str] | None]) -> dict[str, list[str]]:
+    """The filter dropdowns' values as ``column -> accepted values`` (empty ones left out)."""
+    return {column: list(values) for column, values in zip(columns, chosen) if values}

@@ -1,0 +1,65 @@
+"""How the page listens and what it may serve: catalogue photos and nothing else.
+
+Gradio serves any file under its allowed paths. The page allows the folders
+that hold catalogue photos and blocks every other file in them (a catalogue's
+CSV, notes, anything not a photo), so a crafted URL reads no file but a
+catalogue image. Uploads are capped at the size the decoder accepts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import gradio as gr
+
+from fashion_search.catalog import IMAGE_SUFFIXES
+from fashion_search.config import Settings
+from fashion_search.demo.app import CSS
+from fashion_search.images import MAX_BYTES
+
+log = logging.getLogger(__name__)
+
+STREET_EXAMPLES = ("street2shop-dev", "person")
+EXAMPLES = 4  # of each kind
+
+
+def served_paths(images: Iterable[str | Path]) -> tuple[list[str], list[str]]:
+    """(folders holding catalogue photos, every other file under them)."""
+    folders = sorted({str(Path(p).resolve().parent) for p in images})
+    images_set = {str(Path(p).resolve()) for p in images}
+    blocked = []
+    for folder in folders:
+        for root, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(root, name)
+                if Path(name).suffix.lower() not in IMAGE_SUFFIXES and path not in images_set:
+                    blocked.append(path)
+    return folders, blocked
+
+
+def example_photos(settings: Settings, catalogue: Sequence[str], count: int = EXAMPLES
+                   ) -> list[str]:
+    """A few street photos (when there are any) and a few catalogue photos."""
+    folder = (Path(settings.demo_examples) if settings.demo_examples
+              else settings.data_dir.joinpath(*STREET_EXAMPLES))
+    street = []
+    if folder.is_dir():
+        street = sorted(str(p) for p in folder.iterdir()
+                        if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
+    return street + list(catalogue)[:count]
+
+
+def launch(app: gr.Blocks, host: str, port: int | None, images: Iterable[str | Path],
+           max_bytes: int = MAX_BYTES) -> gr.Blocks:
+    """Start the page on ``host:port`` without blocking; it serves only catalogue photos."""
+    allowed, blocked = served_paths(images)
+    log.info("serving photos from %d folders (%d other files there blocked)", len(allowed),
+             len(blocked))
+    app.queue(default_concurrency_limit=4)
+    app.launch(server_name=host, server_port=port, allowed_paths=allowed, blocked_paths=blocked,
+               max_file_size=max_bytes, prevent_thread_lock=True, show_error=False, quiet=True,
+               css=CSS, footer_links=[])
+    return app

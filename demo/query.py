@@ -1,0 +1,78 @@
+"""What the page is searching for: a photo, an optional box on it, and the way back.
+
+The page keeps these as plain values in its session state, so every step
+(a new photo, a corner clicked, a result clicked, back) is a pure function of
+the previous one and can be tested without a browser.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fashion_search.errors import ImageError
+from fashion_search.images import MAX_BYTES, load_image
+
+MIN_BOX = 16  # pixels a side; a smaller box is a slip of the finger, not a garment
+HISTORY = 20  # searches "Back" can return to
+
+
+@dataclass(frozen=True)
+class Query:
+    """A photo to search with, and the part of it to search, if any."""
+
+    path: str
+    name: str
+    box: tuple[int, int, int, int] | None = None  # left, top, right, bottom, in photo pixels
+    corner: tuple[int, int] | None = None  # the first corner of a box being drawn
+
+    @classmethod
+    def of(cls, path: str | Path, name: str | None = None) -> Query:
+        return cls(str(path), name or Path(path).name)
+
+    def click(self, x: int, y: int) -> Query:
+        """A click on the photo: the first sets a corner, the second closes the box."""
+        if self.corner is None:
+            return replace(self, corner=(int(x), int(y)))
+        (x0, y0), (x1, y1) = self.corner, (int(x), int(y))
+        box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        if box[2] - box[0] < MIN_BOX or box[3] - box[1] < MIN_BOX:
+            raise ImageError(f"the box is {box[2] - box[0]}x{box[3] - box[1]} pixels; click two "
+                             f"opposite corners of the garment at least {MIN_BOX} pixels apart")
+        return replace(self, box=box, corner=None)
+
+    def whole(self) -> Query:
+        return replace(self, box=None, corner=None)
+
+    def read(self, max_bytes: int = MAX_BYTES) -> bytes:
+        """The bytes to search: the photo as sent, or its box as a JPEG."""
+        path = Path(self.path)
+        try:
+            size = path.stat().st_size
+        except OSError as err:
+            raise ImageError(f"{self.name}: the photo is no longer on the server; "
+                             "upload it again") from err
+        if size > max_bytes:
+            raise ImageError(f"{self.name}: the file is {size / 2**20:.0f} MB; "
+                             f"upload a photo under {max_bytes // 2**20} MB")
+        data = path.read_bytes()
+        return data if self.box is None else crop(data, self.box, self.name)
+
+
+def crop(data: bytes, box: tuple[int, int, int, int], name: str = "photo") -> bytes:
+    """The box of an upright photo, encoded as the JPEG a client would send."""
+    image = load_image(data, name=name)
+    left, top = max(box[0], 0), max(box[1], 0)
+    right, bottom = min(box[2], image.width), min(box[3], image.height)
+    if right - left < MIN_BOX or bottom - top < MIN_BOX:
+        raise ImageError(f"{name}: the box lies outside the {image.width}x{image.height} photo; "
+                         "draw it again")
+    out = io.BytesIO()
+    image.crop((left, top, right, bottom)).save(out, format="JPEG", quality=95)
+    return out.getvalue()
+
+
+def push(history: list[Query], current: Query | None) -> list[Query]:
+    """The history after leaving ``current`` for another search."""
+    return (history + [current])[-HISTORY:] if current is not None else list(history)

@@ -1,0 +1,37 @@
+"""What a result card says and which labels the page offers as filters."""
+
+import pytest
+
+from fashion_search.demo.cards import caption, filter_columns, title_column, where
+from fashion_search.vectordb.schema import Hit
+
+pytestmark = pytest.mark.unit
+
+LABELS = {"gender": ["Men", "Women"], "productDisplayName": [f"item {n}" for n in range(500)],
+          "season": ["Summer"], "year": [str(y) for y in range(2000, 2030)]}
+
+
+def test_filters_are_columns_with_a_few_values():
+    assert list(filter_columns(LABELS)) == ["gender", "year"]
+
+
+def test_the_title_is_the_name_column_with_many_values():
+    assert title_column(LABELS) == "productDisplayName"
+    assert title_column({"gender": ["Men", "Women"]}) is None
+
+
+def test_a_card_shows_category_calibrated_match_name_and_labels():
+    hit = Hit("1", 0.87, "Tshirts", "/a.jpg", {"gender": "Women", "year": "2012",
+                                               "productDisplayName": "Blue tee"}, match=0.923)
+    assert caption(hit, ["gender", "year"], "productDisplayName") == \
+        "Tshirts · 92% match\nBlue tee\nWomen · 2012"
+
+
+def test_a_card_without_calibration_shows_the_raw_similarity():
+    hit = Hit("1", 0.8712, "Tshirts", "/a.jpg", {})
+    assert caption(hit, ["gender"]) == "Tshirts · similarity 0.871"
+
+
+def test_empty_dropdowns_are_no_filter():
+    assert where(["gender", "year"], [["Women", "Men"], []]) == {"gender": ["Women", "Men"]}
+    assert where(["gender"], [None]) == {}
