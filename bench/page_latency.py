@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fashion_search.bench.browser import chromium
 from fashion_search.bench.catalog_scale import grow
 from fashion_search.config import Settings, load_settings
 from fashion_search.demo.app import build_app
@@ -31,13 +33,12 @@ from fashion_search.serve import ensure_server
 from fashion_search.vectordb.schema import VECTOR_FIELD, Row, collection_name
 from fashion_search.vectordb.store import CatalogStore
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
 log = logging.getLogger(__name__)
 
 TARGET_MS = 300.0
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 # True once every result photo on screen has loaded (those below the fold load lazily).
 PAINTED = """() => {
   const onScreen = p => { const r = p.getBoundingClientRect();
@@ -66,6 +67,8 @@ _CLICK_AND_WAIT = """async ([index, limit]) => {
 
 @dataclass(frozen=True)
 class PageTiming:
+    """Click-to-results times on a catalogue of ``rows`` items, and their table."""
+
     rows: int
     clicks: list[float]  # milliseconds, one per click
 
@@ -109,35 +112,7 @@ def padded_copy(source: CatalogStore, target: CatalogStore, rows: int, seed: int
     return copy.name
 
 
-@contextmanager
-def playwright() -> Iterator:
-    """Playwright, checked for Debian's Chromium first (nothing is downloaded)."""
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        raise FileNotFoundError(f"{CHROMIUM} not found; install chromium (Debian: apt-get "
-                                "install chromium)")
-    with sync_playwright() as play:
-        yield play
-
-
-def open_chromium(play, *args: str):
-    """A headless Chromium; ``args`` add switches (a fake camera, say)."""
-    return play.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                args=CHROMIUM_ARGS + list(args))
-
-
-@contextmanager
-def chromium(*args: str) -> Iterator:
-    with playwright() as play:
-        browser = open_chromium(play, *args)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def time_result_clicks(page, clicks: int, limit_ms: float = 30_000) -> list[float]:
+def time_result_clicks(page: Page, clicks: int, limit_ms: float = 30_000) -> list[float]:
     """Milliseconds from each click on a result to its results painted (results must show)."""
     times = []
     for n in range(clicks):
@@ -145,7 +120,7 @@ def time_result_clicks(page, clicks: int, limit_ms: float = 30_000) -> list[floa
     return times
 
 
-def measure_page(url: str, first_photo: Path, clicks: int, browser) -> list[float]:
+def measure_page(url: str, first_photo: Path, clicks: int, browser: Browser) -> list[float]:
     """Open the page, search ``first_photo``, then time ``clicks`` result clicks."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:

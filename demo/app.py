@@ -8,6 +8,7 @@ back, a filter changed) runs the one search path, ``VisualSearch.find``.
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import re
 import tempfile
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 ALL = "All categories"
 AUTO_LABEL = "Auto (what the photo most likely shows)"
+PREVIEW = 256  # pixels: the searched part is shown small
+CACHE_HOURS = 1  # uploads and result copies older than this leave Gradio's cache
 SLIDER_MAX = 0.3  # beyond it colour outweighs shape (README figures); the API takes up to 1
 DEFAULT_K = 12
 CSS = """
@@ -41,15 +44,21 @@ CSS = """
 
 
 def _as_sent(image: gr.Image, payload) -> str | None:
-    """The uploaded file's path, or a data URL (camera, clipboard) written to a file."""
+    """The uploaded file's path, or a data URL (an API client's photo) written to a file."""
     if payload is None:
         return None
     if payload.url and payload.url.startswith("data:"):
         head, _, body = payload.url.partition(",")
-        suffix = "." + head.split("/")[-1].split(";")[0]
+        if len(body) * 3 // 4 > MAX_BYTES:
+            raise gr.Error(f"the photo is over {MAX_BYTES // 2**20} MB; send a smaller one")
+        try:
+            data = base64.b64decode(body, validate=True)
+        except binascii.Error as err:
+            raise gr.Error(f"the photo's data URL is not valid base64 ({err})") from err
+        suffix = "." + re.sub(r"\W", "", head.split("/")[-1].split(";")[0])[:8]
         with tempfile.NamedTemporaryFile(dir=image.GRADIO_CACHE, suffix=suffix,
                                          delete=False) as out:
-            out.write(base64.b64decode(body))
+            out.write(data)
         return out.name
     return payload.path
 
@@ -92,11 +101,18 @@ class Page:
         wanted = {None: None, "": None, ALL: None, AUTO_LABEL: AUTO}.get(category, category)
         try:
             data = query.read(self.max_bytes)
-            shown = load_image(data, name=query.name, draft_size=256) if query.box else None
-            results = self.search.find(data, k=int(k), category=wanted, name=query.name,
-                                       where=filters or None, colour_weight=float(weight))
+            shown = load_image(data, name=query.name, draft_size=PREVIEW) if query.box else None
+            results = self.search.find(data, k=int(k or DEFAULT_K), category=wanted,
+                                       name=query.name, where=filters or None,
+                                       colour_weight=float(DEFAULT_WEIGHT if weight is None
+                                                           else weight))
         except FashionSearchError as err:
             return [], f"**Could not search:** {err}", [], gr.update(visible=False)
+        except Exception as err:  # a service failing mid-search: say so, keep the page
+            log.exception("search for %s failed", query.name)
+            return [], (f"**Could not search:** {type(err).__name__}: {err}. Check that Triton "
+                        "and Milvus are up (the server log has the details), then try again."), \
+                [], gr.update(visible=False)
         gallery = [(h.image_path, caption(h, self.columns, self.title)) for h in results.hits]
         return gallery, self._message(query, results, wanted, filters), \
             [(h.id, h.image_path) for h in results.hits], \
@@ -113,7 +129,10 @@ class Page:
         if not results.hits:
             return (f"No items{where_text} for *{query.name}*{part}: no catalogue item has all "
                     "of these labels. Remove a filter or choose another category.")
-        message = f"{len(results.hits)} similar items{where_text} for *{query.name}*{part}."
+        shade = (f"colour weight {results.colour_weight:g}" if results.colour_weight
+                 else "shape only")
+        message = (f"{len(results.hits)} similar items{where_text} for *{query.name}*{part} "
+                   f"({shade}).")
         if results.suggestions:
             message += " Looks like: " + ", ".join(f"{c} ({p:.0%})" for c, p in results.suggestions)
         return message
@@ -133,7 +152,8 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
     labels = filter_columns(search.store.labels())
     page = Page(search, list(labels), title_column(search.store.labels()), max_bytes)
     examples = [str(p) for p in examples if Path(p).is_file()]
-    with gr.Blocks(title=title, analytics_enabled=False) as app:
+    with gr.Blocks(title=title, analytics_enabled=False,
+                   delete_cache=(CACHE_HOURS * 3600, CACHE_HOURS * 3600)) as app:
         gr.Markdown(_header(search, title))
         query, history, hits = gr.State(None), gr.State([]), gr.State([])
         with gr.Row(equal_height=False):
@@ -187,11 +207,10 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
             if current is None:
                 return show(None, past, values)
             try:
-                clicked = current.whole().click(*evt.index) if current.box else \
-                    current.click(*evt.index)
+                clicked = current.click(*evt.index)  # a box already drawn stays until replaced
             except FashionSearchError as err:
                 return (gr.update(), gr.update(), f"**Could not search:** {err}",
-                        current.whole(), past, gr.update(), gr.update(), gr.update())
+                        current.settled(), past, gr.update(), gr.update(), gr.update())
             return show(clicked, past, values)
 
         def from_result(evt: gr.SelectData, found, current, past, *values):

@@ -27,17 +27,30 @@ EXAMPLES = 4  # of each kind
 
 
 def served_paths(images: Iterable[str | Path]) -> tuple[list[str], list[str]]:
-    """(folders holding catalogue photos, every other file under them)."""
-    folders = sorted({str(Path(p).resolve().parent) for p in images})
-    images_set = {str(Path(p).resolve()) for p in images}
-    blocked = []
-    for folder in folders:
-        for root, _, names in os.walk(folder):
-            for name in names:
-                path = os.path.join(root, name)
-                if Path(name).suffix.lower() not in IMAGE_SUFFIXES and path not in images_set:
-                    blocked.append(path)
-    return folders, blocked
+    """(allowed paths, blocked paths) that serve exactly the catalogue's photos.
+
+    Gradio checks each request against both lists in turn, so each folder is
+    described the shorter way: the folder allowed with its other files blocked
+    when it holds mostly catalogue photos, else the photos allowed one by one
+    (a catalogue taken from part of a larger folder). The lists are taken when
+    the page starts: a file added to an allowed folder later is served too.
+    """
+    photos = sorted({str(Path(p).resolve()) for p in images})
+    by_folder: dict[str, list[str]] = {}
+    for photo in photos:
+        by_folder.setdefault(str(Path(photo).parent), []).append(photo)
+    wanted = set(photos)
+    allowed: list[str] = []
+    blocked: list[str] = []
+    for folder, members in sorted(by_folder.items()):
+        others = [os.path.join(root, name) for root, _, names in os.walk(folder)
+                  for name in names if os.path.join(root, name) not in wanted]
+        if len(others) <= len(members):
+            allowed.append(folder)
+            blocked += others
+        else:
+            allowed += members
+    return allowed, blocked
 
 
 def example_photos(settings: Settings, catalogue: Sequence[str], count: int = EXAMPLES
@@ -53,9 +66,14 @@ def example_photos(settings: Settings, catalogue: Sequence[str], count: int = EX
 
 
 def launch(app: gr.Blocks, host: str, port: int | None, images: Iterable[str | Path],
-           max_bytes: int = MAX_BYTES) -> gr.Blocks:
-    """Start the page on ``host:port`` without blocking; it serves only catalogue photos."""
+           examples: Sequence[str | Path] = (), max_bytes: int = MAX_BYTES) -> gr.Blocks:
+    """Start the page on ``host:port`` without blocking; it serves only catalogue photos.
+
+    ``examples`` (photos outside the catalogue offered as examples) are allowed
+    file by file, so a click on one can show it.
+    """
     allowed, blocked = served_paths(images)
+    allowed += [str(Path(p).resolve()) for p in examples]
     log.info("serving photos from %d folders (%d other files there blocked)", len(allowed),
              len(blocked))
     app.queue(default_concurrency_limit=4)

@@ -29,6 +29,7 @@ class Query:
 
     @classmethod
     def of(cls, path: str | Path, name: str | None = None) -> Query:
+        """A new photo, whole; ``name`` is what messages call it (the file name by default)."""
         return cls(str(path), name or Path(path).name)
 
     def click(self, x: int, y: int) -> Query:
@@ -36,14 +37,20 @@ class Query:
         if self.corner is None:
             return replace(self, corner=(int(x), int(y)))
         (x0, y0), (x1, y1) = self.corner, (int(x), int(y))
-        box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        # both clicked pixels belong to the box; a crop box's right and bottom are exclusive
+        box = (min(x0, x1), min(y0, y1), max(x0, x1) + 1, max(y0, y1) + 1)
         if box[2] - box[0] < MIN_BOX or box[3] - box[1] < MIN_BOX:
             raise ImageError(f"the box is {box[2] - box[0]}x{box[3] - box[1]} pixels; click two "
                              f"opposite corners of the garment at least {MIN_BOX} pixels apart")
         return replace(self, box=box, corner=None)
 
     def whole(self) -> Query:
+        """The same photo with no box, drawn or half-drawn."""
         return replace(self, box=None, corner=None)
+
+    def settled(self) -> Query:
+        """Without a half-drawn box: what "Back" should return to."""
+        return replace(self, corner=None)
 
     def read(self, max_bytes: int = MAX_BYTES) -> bytes:
         """The bytes to search: the photo as sent, or its box as a JPEG."""
@@ -75,4 +82,6 @@ def crop(data: bytes, box: tuple[int, int, int, int], name: str = "photo") -> by
 
 def push(history: list[Query], current: Query | None) -> list[Query]:
     """The history after leaving ``current`` for another search."""
-    return (history + [current])[-HISTORY:] if current is not None else list(history)
+    if current is None:
+        return list(history)
+    return (history + [current.settled()])[-HISTORY:]

@@ -76,8 +76,9 @@ def demo(
             log.info("catalogue %s is already indexed; reusing it", path)
         images = [str(item.path) for item in open_catalog(path)]
         search = VisualSearch(client, store)
-        app = build_app(search, examples=example_photos(settings, store.example_paths(EXAMPLES)))
-        launch(app, host or settings.demo_host, port or settings.demo_port, images)
+        examples = example_photos(settings, store.example_paths(EXAMPLES))
+        app = build_app(search, examples=examples)
+        launch(app, host or settings.demo_host, port or settings.demo_port, images, examples)
         stack.callback(app.close)
         url = f"http://{host or settings.demo_host}:{app.server_port}"
     except BaseException:

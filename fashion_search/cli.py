@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "click-to-results time in Chromium")
     p.add_argument("--minutes", type=float, default=3.0, help="soak suite: how long to load")
     p.add_argument("--out", type=Path, default=Path("build/gpu-check"),
-                   help="gpu-prepare: the bundle folder (ignored by git; carry it)")
+                   help="gpu-prepare: the bundle folder (ignored by git; copy it to the GPU machine)")
     p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "
                                                   "for the catalogue suite the product photos)")
     p.add_argument("--rows", type=int, help="catalogue suite: collection size (default 100,000); "

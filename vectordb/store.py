@@ -268,7 +268,7 @@ class CatalogStore:
             self.client.delete(name, filter=f"id in [{', '.join(quote(i) for i in chunk)}]")
         return len(ids)
 
-    def scan(self, name: str, fields: list[str]):
+    def scan(self, name: str, fields: list[str]) -> Iterator[dict[str, Any]]:
         """Every row's ``fields``, in batches (no server-side snapshot on Lite; pymilvus copes)."""
         # The 2.3 server gives the iterator no snapshot time; a strong read first makes
         # every earlier write visible to it.

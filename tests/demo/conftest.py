@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fashion_search.bench.page_latency import PAINTED, open_chromium, playwright
+from fashion_search.bench.browser import open_chromium, playwright
+from fashion_search.bench.page_latency import PAINTED
 from fashion_search.config import PROJECT_ROOT
 from fashion_search.demo.app import build_app
 from fashion_search.demo.launch import launch
@@ -24,7 +25,7 @@ def examples(street2shop_dir, catalog_items):
 def page_url(indexed, client, catalog_items, examples):
     store, _ = indexed
     app = build_app(VisualSearch(client, store), examples=examples)
-    launch(app, "127.0.0.1", free_port(), [item.path for item in catalog_items])
+    launch(app, "127.0.0.1", free_port(), [item.path for item in catalog_items], examples)
     yield f"http://127.0.0.1:{app.server_port}"
     app.close()
 

@@ -63,11 +63,16 @@ def test_examples_are_thumbnails_and_a_click_searches_that_photo(page, examples,
     thumbs = page.locator("#examples img")
     thumbs.nth(len(examples) - 1).wait_for(timeout=30_000)
     assert thumbs.count() == len(examples)
-    assert all(thumbs.nth(i).evaluate("i => i.naturalWidth > 0") for i in range(len(examples)))
+    page.wait_for_function("""() => [...document.querySelectorAll('#examples img')]
+        .every(i => i.complete && i.naturalWidth > 0)""", timeout=30_000)  # pictures, not names
     page.locator("#examples .thumbnail-item").nth(2).click()  # the first catalogue example
-    message = wait_for_results(page)
-    assert f"for {catalog_items[0].path.name}" in message
+    wait_for_results(page, f"for {catalog_items[0].path.name}")
     assert captions(page)[0].startswith(f"{catalog_items[0].category} · 100% match")
+    page.locator("#examples .thumbnail-item").nth(0).click()  # a street photo, not catalogue
+    street = examples[0].rsplit("/", 1)[-1]
+    wait_for_results(page, f"for {street}")
+    assert page.locator("#photo img").first.evaluate("i => i.naturalWidth > 0")
+    assert page.locator("#back").is_enabled()
 
 
 def test_a_result_click_searches_from_it_and_back_returns(page, catalog_items):
@@ -134,14 +139,12 @@ def test_the_colour_slider_reorders_results_by_colour(page, catalog_items):
     def same_colour(texts):
         return sum(colour in t.splitlines()[-1].split(" · ") for t in texts)
 
-    shape_only = None
-    for weight in (0, 0.3):
-        set_number(page, "colour", weight)
-        page.wait_for_timeout(300)
-        wait_for_results(page)
-        texts = captions(page)
-        if shape_only is None:
-            shape_only = texts
+    set_number(page, "colour", 0)
+    wait_for_results(page, "(shape only)")
+    shape_only = captions(page)
+    set_number(page, "colour", 0.3)
+    wait_for_results(page, "(colour weight 0.3)")
+    texts = captions(page)
     assert texts != shape_only
     assert same_colour(texts) >= same_colour(shape_only)
 

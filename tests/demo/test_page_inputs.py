@@ -7,7 +7,7 @@ import base64
 import pytest
 from PIL import Image
 
-from fashion_search.bench.page_latency import open_chromium
+from fashion_search.bench.browser import open_chromium
 from tests.demo.conftest import captions, shot, upload, wait_for_results
 
 pytestmark = pytest.mark.browser

@@ -26,7 +26,7 @@ def test_two_clicks_make_a_box_in_either_order(tmp_path):
     query = Query.of(photo(tmp_path / "a.jpg"))
     first = query.click(150, 80)
     assert first.corner == (150, 80) and first.box is None
-    assert first.click(20, 10).box == (20, 10, 150, 80)
+    assert first.click(20, 10).box == (20, 10, 151, 81)  # both clicked pixels are inside
     assert first.click(20, 10).corner is None
 
 
@@ -37,7 +37,7 @@ def test_a_box_too_small_to_be_a_garment_is_refused(tmp_path):
 
 
 def test_the_crop_holds_only_the_box(tmp_path):
-    query = Query.of(photo(tmp_path / "a.jpg")).click(0, 0).click(90, 100)
+    query = Query.of(photo(tmp_path / "a.jpg")).click(0, 0).click(89, 99)
     out = Image.open(io.BytesIO(query.read()))
     assert out.size == (90, 100)
     red, green, blue = out.convert("RGB").getpixel((45, 50))
@@ -73,6 +73,12 @@ def test_a_file_over_the_limit_is_refused_before_reading(tmp_path):
 def test_a_vanished_upload_asks_for_it_again(tmp_path):
     with pytest.raises(ImageError, match="upload it again"):
         Query.of(tmp_path / "gone.jpg").read()
+
+
+def test_back_never_returns_to_a_half_drawn_box(tmp_path):
+    boxed = Query.of(photo(tmp_path / "a.jpg")).click(0, 0).click(50, 50)
+    history = push([], boxed.click(70, 70))
+    assert history[-1].corner is None and history[-1].box == boxed.box
 
 
 def test_history_keeps_the_latest_searches():
