@@ -21,7 +21,7 @@ import gradio as gr
 
 from fashion_search.colour import DEFAULT_WEIGHT
 from fashion_search.demo.cards import caption, filter_columns, title_column, where
-from fashion_search.demo.query import Query, push
+from fashion_search.demo.query import Query, SessionLocks, push
 from fashion_search.errors import FashionSearchError
 from fashion_search.images import MAX_BYTES, load_image
 from fashion_search.search import AUTO, VisualSearch
@@ -189,6 +189,19 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                                  for column, values in labels.items()]
         controls = [category, k, shade, *dropdowns]
         outputs = [photo, results, status, query, history, back, searched, hits]
+        locks = SessionLocks()
+
+        def serial(handler):
+            def run(request: gr.Request, *args):
+                with locks(request.session_hash):
+                    return handler(*args)
+            return run
+
+        def serial_select(handler):
+            def run(evt: gr.SelectData, request: gr.Request, *args):
+                with locks(request.session_hash):
+                    return handler(evt, *args)
+            return run
 
         def show(current: Query | None, past: list[Query], values: Sequence,
                  photo_value=None) -> tuple:
@@ -233,15 +246,17 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
         def whole_photo(current, past, *values):
             return show(current.whole() if current else None, past, values)
 
-        photo.upload(new_photo, [photo, query, history, *controls], outputs)
-        photo.clear(lambda past, *values: show(None, past, values), [history, *controls], outputs)
-        photo.select(corner, [query, history, *controls], outputs)
-        results.select(from_result, [hits, query, history, *controls], outputs)
+        state = [query, history, *controls]
+        photo.upload(serial(new_photo), [photo, *state], outputs)
+        photo.clear(serial(lambda current, past, *values: show(None, past, values)), state,
+                    outputs)
+        photo.select(serial_select(corner), state, outputs)
+        results.select(serial_select(from_result), [hits, *state], outputs)
         if examples:
-            gallery.select(from_example, [query, history, *controls], outputs)
-        back.click(go_back, [query, history, *controls], outputs)
-        whole.click(whole_photo, [query, history, *controls], outputs)
+            gallery.select(serial_select(from_example), state, outputs)
+        back.click(serial(go_back), state, outputs)
+        whole.click(serial(whole_photo), state, outputs)
         for control in controls:
-            control.change(again, [query, history, *controls], outputs)
+            control.change(serial(again), state, outputs)
     return app
 

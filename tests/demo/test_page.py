@@ -179,3 +179,14 @@ def test_the_page_serves_catalogue_photos_and_no_other_file(page_url, catalog_it
     assert fetch("/etc/passwd") == 403
     assert fetch(settings.resolved_milvus_uri) == 403
     assert fetch(__file__) == 403
+
+
+def test_steps_taken_quickly_apply_in_order(page, catalog_items):
+    query = first_of(catalog_items, "Handbags")
+    upload(page, query.path)
+    wait_for_results(page)
+    page.locator("#results .thumbnail-item").nth(2).click()
+    set_number(page, "colour", 0.25)  # while the click's search is still running
+    message = wait_for_results(page, "(colour weight 0.25)")
+    assert query.path.name not in message  # the slider re-ran the clicked item, not the upload
+    assert page.locator("#back").is_enabled()
