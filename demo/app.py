@@ -21,7 +21,7 @@ import gradio as gr
 
 from fashion_search.colour import DEFAULT_WEIGHT
 from fashion_search.demo.cards import caption, filter_columns, title_column, where
-from fashion_search.demo.query import Query, SessionLocks, push
+from fashion_search.demo.query import Query, push
 from fashion_search.errors import FashionSearchError
 from fashion_search.images import MAX_BYTES, load_image
 from fashion_search.search import AUTO, VisualSearch
@@ -189,19 +189,6 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                                  for column, values in labels.items()]
         controls = [category, k, shade, *dropdowns]
         outputs = [photo, results, status, query, history, back, searched, hits]
-        locks = SessionLocks()
-
-        def serial(handler):
-            def run(request: gr.Request, *args):
-                with locks(request.session_hash):
-                    return handler(*args)
-            return run
-
-        def serial_select(handler):
-            def run(evt: gr.SelectData, request: gr.Request, *args):
-                with locks(request.session_hash):
-                    return handler(evt, *args)
-            return run
 
         def show(current: Query | None, past: list[Query], values: Sequence,
                  photo_value=None) -> tuple:
@@ -246,17 +233,21 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
         def whole_photo(current, past, *values):
             return show(current.whole() if current else None, past, values)
 
-        state = [query, history, *controls]
-        photo.upload(serial(new_photo), [photo, *state], outputs)
-        photo.clear(serial(lambda current, past, *values: show(None, past, values)), state,
-                    outputs)
-        photo.select(serial_select(corner), state, outputs)
-        results.select(serial_select(from_result), [hits, *state], outputs)
+        # Every step reads the page's state when it runs, so steps must run in the order they
+        # were taken: a filter moved during a search then applies to the new query. One queue,
+        # first come first served; on a CPU, overlapping searches gain little anyway.
+        state, order = [query, history, *controls], {"concurrency_id": "page",
+                                                     "concurrency_limit": 1}
+        photo.upload(new_photo, [photo, *state], outputs, **order)
+        photo.clear(lambda current, past, *values: show(None, past, values), state, outputs,
+                    **order)
+        photo.select(corner, state, outputs, **order)
+        results.select(from_result, [hits, *state], outputs, **order)
         if examples:
-            gallery.select(serial_select(from_example), state, outputs)
-        back.click(serial(go_back), state, outputs)
-        whole.click(serial(whole_photo), state, outputs)
+            gallery.select(from_example, state, outputs, **order)
+        back.click(go_back, state, outputs, **order)
+        whole.click(whole_photo, state, outputs, **order)
         for control in controls:
-            control.change(serial(again), state, outputs)
+            control.change(again, state, outputs, **order)
     return app
 

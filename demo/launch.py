@@ -76,7 +76,7 @@ def launch(app: gr.Blocks, host: str, port: int | None, images: Iterable[str | P
     allowed += [str(Path(p).resolve()) for p in examples]
     log.info("serving photos from %d folders (%d other files there blocked)", len(allowed),
              len(blocked))
-    app.queue(default_concurrency_limit=4)
+    app.queue()  # the page's steps share one first-come-first-served queue (app.py)
     app.launch(server_name=host, server_port=port, allowed_paths=allowed, blocked_paths=blocked,
                max_file_size=max_bytes, prevent_thread_lock=True, show_error=False, quiet=True,
                css=CSS, footer_links=[])

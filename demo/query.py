@@ -8,8 +8,6 @@ the previous one and can be tested without a browser.
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -80,28 +78,6 @@ def crop(data: bytes, box: tuple[int, int, int, int], name: str = "photo") -> by
     out = io.BytesIO()
     image.crop((left, top, right, bottom)).save(out, format="JPEG", quality=95)
     return out.getvalue()
-
-
-class SessionLocks:
-    """One lock per browser session, so one tab's steps run one after another.
-
-    Gradio runs events concurrently; a slider moved while a result click is
-    still searching would otherwise read the old query and overwrite the new
-    one. Only the latest ``keep`` sessions keep a lock.
-    """
-
-    def __init__(self, keep: int = 1000):
-        self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
-        self._guard = threading.Lock()
-        self._keep = keep
-
-    def __call__(self, session: str) -> threading.Lock:
-        with self._guard:
-            lock = self._locks.pop(session, None) or threading.Lock()
-            self._locks[session] = lock
-            while len(self._locks) > self._keep:
-                self._locks.popitem(last=False)
-            return lock
 
 
 def push(history: list[Query], current: Query | None) -> list[Query]:

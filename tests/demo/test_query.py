@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fashion_search.demo.query import HISTORY, MIN_BOX, Query, SessionLocks, crop, push
+from fashion_search.demo.query import HISTORY, MIN_BOX, Query, crop, push
 from fashion_search.errors import ImageError
 
 pytestmark = pytest.mark.unit
@@ -87,11 +87,3 @@ def test_history_keeps_the_latest_searches():
         history = push(history, Query.of(f"/p/{n}.jpg"))
     assert len(history) == HISTORY and history[-1].path == f"/p/{HISTORY + 4}.jpg"
     assert push(history, None) == history
-
-
-def test_a_session_keeps_its_lock_and_sessions_do_not_share_one():
-    locks = SessionLocks(keep=2)
-    first = locks("a")
-    assert locks("a") is first and locks("b") is not first
-    locks("c")  # "a" is now the oldest of three: forgotten
-    assert locks("a") is not first
