@@ -131,8 +131,7 @@ class Page:
                     "of these labels. Remove a filter or choose another category.")
         shade = (f"colour weight {results.colour_weight:g}" if results.colour_weight
                  else "shape only")
-        message = (f"{len(results.hits)} similar items{where_text} for *{query.name}*{part} "
-                   f"({shade}).")
+        message = f"{len(results.hits)} similar items{where_text} for *{query.name}*{part}; {shade}."
         if results.suggestions:
             message += " Looks like: " + ", ".join(f"{c} ({p:.0%})" for c, p in results.suggestions)
         return message

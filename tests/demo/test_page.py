@@ -140,10 +140,10 @@ def test_the_colour_slider_reorders_results_by_colour(page, catalog_items):
         return sum(colour in t.splitlines()[-1].split(" · ") for t in texts)
 
     set_number(page, "colour", 0)
-    wait_for_results(page, "(shape only)")
+    wait_for_results(page, "; shape only.")
     shape_only = captions(page)
     set_number(page, "colour", 0.3)
-    wait_for_results(page, "(colour weight 0.3)")
+    wait_for_results(page, "; colour weight 0.3.")
     texts = captions(page)
     assert texts != shape_only
     assert same_colour(texts) >= same_colour(shape_only)
@@ -187,6 +187,6 @@ def test_steps_taken_quickly_apply_in_order(page, catalog_items):
     wait_for_results(page)
     page.locator("#results .thumbnail-item").nth(2).click()
     set_number(page, "colour", 0.25)  # while the click's search is still running
-    message = wait_for_results(page, "(colour weight 0.25)")
+    message = wait_for_results(page, "; colour weight 0.25.")
     assert query.path.name not in message  # the slider re-ran the clicked item, not the upload
     assert page.locator("#back").is_enabled()
