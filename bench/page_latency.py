@@ -25,7 +25,7 @@ from fashion_search.bench.browser import chromium
 from fashion_search.bench.catalog_scale import grow
 from fashion_search.config import Settings, load_settings
 from fashion_search.demo.app import build_app
-from fashion_search.demo.launch import launch
+from fashion_search.demo.launch import catalogue_photos, launch
 from fashion_search.errors import CatalogNotIndexed
 from fashion_search.export.run import ensure_model
 from fashion_search.search import VisualSearch
@@ -94,6 +94,8 @@ def padded_copy(source: CatalogStore, target: CatalogStore, rows: int, seed: int
     fields = [VECTOR_FIELD, "category", "image_path", "model_version", "labels"]
     real = list(source.scan(name, ["id", *fields]))
     vectors = np.asarray([r[VECTOR_FIELD] for r in real], np.float32)
+    # grow() carries a label per row along; given row numbers, it says which real row each
+    # grown one came from, whose category, photo and labels the grown row then shares
     grown, picks = grow(vectors, list(range(len(real))), max(rows, len(real)), info.dim,
                         info.colour_scale, seed)
     copy = replace(info, name=collection_name(info.model_version, "padded"), alias=target.alias)
@@ -151,17 +153,13 @@ def bench_page(rows: int = 10_000, clicks: int = 40, settings: Settings | None =
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         target = stack.enter_context(_closing(CatalogStore(str(Path(tmp) / "page.db"))))
         padded_copy(source, target, rows)
-        images = _image_paths(target)
+        images = catalogue_photos(target)
         app = launch(build_app(VisualSearch(client, target)), "127.0.0.1", None, images)
         stack.callback(app.close)
         browser = stack.enter_context(chromium())
         times = measure_page(f"http://127.0.0.1:{app.server_port}", Path(images[0]), clicks,
                              browser)
     return PageTiming(rows, times)
-
-
-def _image_paths(store: CatalogStore) -> list[str]:
-    return sorted({r["image_path"] for r in store.scan(store.current_collection(), ["image_path"])})
 
 
 @contextmanager

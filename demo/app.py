@@ -148,8 +148,9 @@ def _header(search: VisualSearch, title: str) -> str:
 def build_app(search: VisualSearch, title: str = "Fashion visual search",
               examples: Sequence[str | Path] = (), max_bytes: int = MAX_BYTES) -> gr.Blocks:
     """The page for ``search``'s catalogue; ``examples`` are photos offered as thumbnails."""
-    labels = filter_columns(search.store.labels())
-    page = Page(search, list(labels), title_column(search.store.labels()), max_bytes)
+    catalogue_labels = search.store.labels()
+    labels = filter_columns(catalogue_labels)
+    page = Page(search, list(labels), title_column(catalogue_labels), max_bytes)
     examples = [str(p) for p in examples if Path(p).is_file()]
     with gr.Blocks(title=title, analytics_enabled=False,
                    delete_cache=(CACHE_HOURS * 3600, CACHE_HOURS * 3600)) as app:

@@ -19,6 +19,7 @@ from fashion_search.catalog import IMAGE_SUFFIXES
 from fashion_search.config import Settings
 from fashion_search.demo.app import CSS
 from fashion_search.images import MAX_BYTES
+from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,12 @@ def served_paths(images: Iterable[str | Path]) -> tuple[list[str], list[str]]:
         else:
             allowed += members
     return allowed, blocked
+
+
+def catalogue_photos(store: CatalogStore) -> list[str]:
+    """The photos of the live catalogue: what result cards show, so what the page serves."""
+    return sorted({row["image_path"] for row in store.scan(store.current_collection(),
+                                                           ["image_path"])})
 
 
 def example_photos(settings: Settings, catalogue: Sequence[str], count: int = EXAMPLES

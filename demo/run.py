@@ -7,11 +7,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_search.catalog import open_catalog
 from fashion_search.client import ModelInfo
 from fashion_search.config import Settings, load_settings
 from fashion_search.demo.app import build_app
-from fashion_search.demo.launch import EXAMPLES, example_photos, launch
+from fashion_search.demo.launch import EXAMPLES, catalogue_photos, example_photos, launch
 from fashion_search.export.run import ServedModel, ensure_model
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
@@ -74,7 +73,7 @@ def demo(
                             settings.home / "index-config.json")
         else:
             log.info("catalogue %s is already indexed; reusing it", path)
-        images = [str(item.path) for item in open_catalog(path)]
+        images = catalogue_photos(store)
         search = VisualSearch(client, store)
         examples = example_photos(settings, store.example_paths(EXAMPLES))
         app = build_app(search, examples=examples)

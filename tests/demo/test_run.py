@@ -23,12 +23,19 @@ def small_catalog(tmp_path, clothing_dir):
 
 def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tmp_path):
     own = replace(settings, home=tmp_path / "home", milvus_uri=str(tmp_path / "demo.db"))
+    (small_catalog / "hat" / "notes.txt").write_text("not a photo, beside the photos")
     first = demo(catalog=small_catalog, port=free_port(), settings=own)
     try:
         page = requests.get(first.url, timeout=30)
         assert page.status_code == 200 and "Fashion visual search" in page.text
         assert first.app.server_name == "127.0.0.1"  # not the network unless asked
         assert first.url.startswith("http://127.0.0.1:")
+        photo = next((small_catalog / "hat").glob("*.jpg"))
+
+        def fetch(path) -> int:
+            return requests.get(f"{first.url}/gradio_api/file={path}", timeout=30).status_code
+
+        assert fetch(photo) == 200 and fetch(small_catalog / "hat" / "notes.txt") == 403
     finally:
         first.close()
     record = own.home / "index-config.json"
