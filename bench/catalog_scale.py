@@ -34,7 +34,7 @@ from fashion_search.checkpoint import choose_model
 from fashion_search.config import BATCH_SIZE, Settings, load_settings
 from fashion_search.export.run import ensure_model
 from fashion_search.onnx_graph import onnx_session
-from fashion_search.preprocessing import preprocess_with_colour
+from fashion_search.preprocessing import preprocess_photos
 from fashion_search.vectordb.filters import quote
 from fashion_search.vectordb.schema import (
     VECTOR_FIELD,
@@ -92,11 +92,11 @@ def real_vectors(items: Sequence[CatalogItem], settings: Settings) -> Photos:
         contract = choice.load().preprocessing
         embedded, described = [], []
         for start in tqdm(range(0, len(items), BATCH_SIZE), desc="embedding photos", unit="batch"):
-            pairs = [preprocess_with_colour(i.read_bytes(), contract, name=str(i.path))
-                     for i in items[start:start + BATCH_SIZE]]
-            pixels = np.stack([pixels for pixels, _ in pairs])
+            batch = items[start:start + BATCH_SIZE]
+            pixels, shades = preprocess_photos([i.read_bytes() for i in batch], contract,
+                                               [str(i.path) for i in batch], colours=True)
             embedded.append(session.run([tc.EMBEDDING], {tc.PIXELS: pixels})[0])
-            described += [descriptor for _, descriptor in pairs]
+            described += list(shades)
         embeddings = np.concatenate(embedded).astype(np.float32)
         colours = np.stack(described).astype(np.float32)
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from fashion_search.checkpoint import choose_model
 from fashion_search.config import BATCH_SIZE, Settings, load_settings
 from fashion_search.export.quantize import quantize_int8
 from fashion_search.export.run import ensure_model
-from fashion_search.preprocessing import preprocess
+from fashion_search.preprocessing import preprocess_photos
 from fashion_search.training.evaluate import (
     score_street_to_shop,
     street_to_shop_set,
@@ -53,8 +53,8 @@ def _rate(embed: Embed, pixels: np.ndarray, repeats: int = 3) -> float:
 
 
 def _pixels(items: Sequence, contract, desc: str) -> np.ndarray:
-    return np.stack([preprocess(i.read_bytes(), contract, name=str(i.path))
-                     for i in tqdm(items, desc=desc, unit="photo")])
+    photos = [i.read_bytes() for i in tqdm(items, desc=desc, unit="photo")]
+    return preprocess_photos(photos, contract, [str(i.path) for i in items])[0]
 
 
 def bench_int8(settings: Settings | None = None) -> str:

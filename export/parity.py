@@ -14,7 +14,7 @@ from fashion_search import triton_config as tc
 from fashion_search.checkpoint import LoadedModel
 from fashion_search.errors import ParityError
 from fashion_search.onnx_graph import CUDA_PROVIDER, execution_providers, onnx_session
-from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def check_parity(
     if not photos:
         raise ParityError("parity needs at least one photo; give --parity-photos PATH")
     contract = contract or loaded.preprocessing
-    pixels = np.stack([preprocess(p, contract, name=f"photo {i}") for i, p in enumerate(photos)])
+    pixels = preprocess_photos(photos, contract, [f"photo {i}" for i in range(len(photos))])[0]
     expected = torch_outputs(loaded, pixels)
     names = [tc.EMBEDDING, tc.CATEGORY_PROBS][:len(expected)]
     # onnxruntime-gpu runs the graph on the GPU: check there too, not only on the CPU

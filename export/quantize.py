@@ -33,7 +33,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from fashion_search import triton_config as tc
 from fashion_search.files import atomic_path
 from fashion_search.onnx_graph import METADATA_PREFIX
-from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ class PhotoCalibration(CalibrationDataReader):
     @staticmethod
     def _read(photos, contract, batch) -> Iterator[dict[str, np.ndarray]]:
         for start in range(0, len(photos), batch):
-            pixels = [preprocess(data, contract, name=f"calibration photo {start + i}")
-                      for i, data in enumerate(photos[start:start + batch])]
-            yield {tc.PIXELS: np.stack(pixels)}
+            chunk = photos[start:start + batch]
+            names = [f"calibration photo {start + i}" for i in range(len(chunk))]
+            yield {tc.PIXELS: preprocess_photos(chunk, contract, names)[0]}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)

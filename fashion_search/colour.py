@@ -13,6 +13,7 @@ as the model's pixels, so a query and the catalogue describe colour one way.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -32,36 +33,46 @@ DEFAULT_WEIGHT = 0.02  # chosen on validation photos and unseen pairs (README)
 MAX_WEIGHT = 1.0
 
 
-def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hue in [0, 1), saturation and value in [0, 1] from RGB in [0, 1]."""
-    high, low = rgb.max(axis=-1), rgb.min(axis=-1)
-    chroma = high - low
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    safe = np.where(chroma > 0, chroma, 1.0)
+def _hsv(r: np.ndarray, g: np.ndarray, b: np.ndarray
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hue in [0, 1), saturation and value in [0, 1] from RGB planes in [0, 1]."""
+    # elementwise across three planes: a reduction over a last axis of three is slow
+    high = np.maximum(np.maximum(r, g), b)
+    chroma = high - np.minimum(np.minimum(r, g), b)
+    coloured = chroma > 0
+    safe = np.where(coloured, chroma, 1.0)
     hue = np.where(high == r, ((g - b) / safe) % 6,
                    np.where(high == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6.0
-    hue = np.where(chroma > 0, hue, 0.0)
+    hue = np.where(coloured, hue, 0.0)
     saturation = np.where(high > 0, chroma / np.where(high > 0, high, 1.0), 0.0)
     return hue % 1.0, saturation, high
+
+
+@functools.lru_cache(maxsize=8)
+def _centre(height: int, width: int) -> np.ndarray:
+    """A Gaussian centre weight; the same for every photo of one size, so made once."""
+    ys = (np.arange(height) + 0.5) / height - 0.5
+    xs = (np.arange(width) + 0.5) / width - 0.5
+    centre = np.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * 0.3 ** 2))
+    centre.flags.writeable = False
+    return centre
 
 
 def _weights(rgb: np.ndarray) -> np.ndarray:
     """Centre-weighted, with pixels close to the border's colour counted little."""
     height, width = rgb.shape[:2]
-    ys = (np.arange(height) + 0.5) / height - 0.5
-    xs = (np.arange(width) + 0.5) / width - 0.5
-    centre = np.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * 0.3 ** 2))
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
     background = np.median(border, axis=0)
     near = np.linalg.norm(rgb - background, axis=-1) < BACKGROUND_DISTANCE
-    return centre * np.where(near, BACKGROUND_WEIGHT, 1.0)
+    return _centre(height, width) * np.where(near, BACKGROUND_WEIGHT, 1.0)
 
 
 def colour_descriptor(fitted: np.ndarray) -> np.ndarray:
     """``DIM`` float32 values, unit L2 norm, from a fitted HxWx3 uint8 photo."""
     rgb = np.asarray(fitted)[::STEP, ::STEP, :3].astype(np.float32) / 255.0
     weights = _weights(rgb).ravel()
-    hue, saturation, value = (c.ravel() for c in _hsv(rgb))
+    red, green, blue = np.ascontiguousarray(rgb.reshape(-1, 3).T)
+    hue, saturation, value = _hsv(red, green, blue)
     histogram = np.zeros(DIM, dtype=np.float64)
     grey = saturation < SATURATION_EDGES[0]
     grey_bin = HUE_BINS * len(SATURATION_EDGES) * 2 + np.searchsorted(GREY_EDGES, value[grey])

@@ -21,6 +21,8 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         threads = int(os.environ.get("FASHION_SEARCH_ORT_THREADS", "0"))
         options.intra_op_num_threads = threads
+        # Threads that spin between runs take the cores the preprocessing instances need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(version_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
@@ -33,7 +35,8 @@ class TritonPythonModel:
             pb_utils.get_input_tensor_by_name(r, self.inputs[0]).as_numpy() for r in requests
         ]
         sizes = [a.shape[0] for a in arrays]
-        feeds = {self.inputs[0]: np.concatenate(arrays).astype(np.float32, copy=False)}
+        pixels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # no copy of one
+        feeds = {self.inputs[0]: pixels.astype(np.float32, copy=False)}
         results = self.session.run(self.outputs, feeds)
         responses, start = [], 0
         for size in sizes:

@@ -9,11 +9,13 @@ trained.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from PIL import Image
 
+from fashion_search.colour import DIM as COLOUR_DIM
 from fashion_search.colour import colour_descriptor
 from fashion_search.errors import RecipeError
 from fashion_search.images import load_image
@@ -83,21 +85,23 @@ def fit_image(image: Image.Image, config: PreprocessConfig) -> Image.Image:
     return resized.crop((left, top, left + size, top + size))
 
 
-def normalise(fitted: Image.Image | np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """Fitted RGB photo -> float32 CHW array, normalised.
+def normalise(fitted: Image.Image | np.ndarray, config: PreprocessConfig,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """Fitted RGB photo -> float32 CHW array, normalised (into ``out`` when given).
 
     The layout changes on uint8 first and each channel is scaled once: far
     cheaper than broadcasting over a last axis of three.
     """
-    # contiguous before the float copy: astype keeps a transposed view's HWC memory order,
-    # and the per-channel arithmetic then strides across it (3.5x slower)
+    # contiguous before the float arithmetic: a transposed view's HWC memory order makes
+    # the per-channel arithmetic stride across it (3.5x slower)
     planes = np.ascontiguousarray(np.asarray(fitted, dtype=np.uint8).transpose(2, 0, 1))
-    planes = planes.astype(np.float32)
+    if out is None:
+        out = np.empty(planes.shape, dtype=np.float32)
     scale = 1.0 / (255.0 * np.asarray(config.std, dtype=np.float32))
     shift = np.asarray(config.mean, dtype=np.float32) / np.asarray(config.std, dtype=np.float32)
-    planes *= scale[:, None, None]
-    planes -= shift[:, None, None]
-    return planes
+    np.multiply(planes, scale[:, None, None], out=out)
+    out -= shift[:, None, None]
+    return out
 
 
 def to_pixels(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
@@ -119,3 +123,23 @@ def preprocess_with_colour(data: bytes, config: PreprocessConfig, name: str = "i
     """(model input, colour descriptor) from one decode and one fit of the photo."""
     fitted = np.asarray(fit_image(load_image(data, name=name, draft_size=config.size), config))
     return normalise(fitted, config), colour_descriptor(fitted)
+
+
+def preprocess_photos(photos: Sequence[bytes], config: PreprocessConfig,
+                      names: Sequence[str] | None = None, colours: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A batch of photos -> (model input (N, 3, size, size), colour descriptors or None).
+
+    Each photo is normalised straight into the batch: stacking copies would
+    cost as much as the normalising itself.
+    """
+    pixels = np.empty((len(photos), *config.input_shape), dtype=np.float32)
+    described = np.empty((len(photos), COLOUR_DIM), dtype=np.float32) if colours else None
+    for index, data in enumerate(photos):
+        name = names[index] if names is not None else f"image {index}"
+        fitted = np.asarray(fit_image(load_image(data, name=name, draft_size=config.size),
+                                      config))
+        normalise(fitted, config, out=pixels[index])
+        if described is not None:
+            described[index] = colour_descriptor(fitted)
+    return pixels, described

@@ -46,7 +46,8 @@ class VisualSearch:
         ``category="auto"`` searches within the most likely one, as voted by the
         photo's nearest catalogue items with the classifier as a prior.
         ``colour_weight`` (0..1) weighs colour similarity against the
-        embedding's. ImageError names the photo if it is unreadable.
+        embedding's. ``suggestions=0`` skips the vote unless the category is
+        "auto". ImageError names the photo if it is unreadable.
         """
         weight = colour.check_weight(colour_weight)
         try:
@@ -55,8 +56,11 @@ class VisualSearch:
             raise ImageError(f"{name}: {err.reason}") from err
         embedding = found.embeddings[0]
         shade = found.colours[0] if found.colours is not None else None
-        ranked = self.guess_category(embedding, found.probabilities)
-        if category and category.strip().lower() == AUTO:
+        auto = bool(category) and category.strip().lower() == AUTO
+        # the vote is a second search: paid only when its answer is used
+        ranked = (self.guess_category(embedding, found.probabilities)
+                  if suggestions > 0 or auto else [])
+        if auto:
             if not ranked:
                 raise CatalogNotIndexed("the catalogue is empty, so no category can be guessed; "
                                         "index it with `fashion-search index`")
@@ -80,5 +84,6 @@ class VisualSearch:
     def search(self, photo: bytes, k: int = 10, category: str | None = None,
                name: str = "photo", where: Mapping[str, Sequence[str]] | None = None,
                colour_weight: float = colour.DEFAULT_WEIGHT) -> list[Hit]:
-        """Top ``k`` look-alikes of ``photo``."""
-        return self.find(photo, k, category, name, where=where, colour_weight=colour_weight).hits
+        """Top ``k`` look-alikes of ``photo``, without category suggestions."""
+        return self.find(photo, k, category, name, suggestions=0, where=where,
+                         colour_weight=colour_weight).hits

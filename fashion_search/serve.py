@@ -41,9 +41,12 @@ class ServerOptions:
     startup_timeout_s: float = 180.0
     preprocess_instances: int = 2
     embedder_instances: int = 1
-    # CPU batching (the templates' GPU batching would only queue photos on a CPU)
+    # CPU batching (the templates' GPU batching would only queue photos on a CPU). No
+    # queue delay: a lone photo is not held back for company (2 ms per stage), and
+    # under load photos still batch while an instance is busy.
     cpu_max_batch: int = 64
     cpu_preferred_batches: tuple[int, ...] = (16, 32)
+    cpu_queue_delay_us: int = 0
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -88,13 +91,15 @@ def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> 
                             ignore=shutil.ignore_patterns("__pycache__", ".gitkeep"))
         pre = tc.read_config(staging / tc.PREPROCESS / "config.pbtxt")
         tc.write_config(staging / tc.PREPROCESS / "config.pbtxt",
-                        tc.cpu_variant(pre, options.preprocess_instances, options.cpu_max_batch))
+                        tc.cpu_variant(pre, options.preprocess_instances, options.cpu_max_batch,
+                                       queue_delay_us=options.cpu_queue_delay_us))
         embedder_dir = staging / tc.EMBEDDER / "1"
         embedder_dir.mkdir(parents=True)
         gpu_config = tc.read_config(source / tc.EMBEDDER / "config.pbtxt")
         tc.write_config(staging / tc.EMBEDDER / "config.pbtxt",
                         tc.cpu_variant(gpu_config, options.embedder_instances,
-                                       options.cpu_max_batch, options.cpu_preferred_batches))
+                                       options.cpu_max_batch, options.cpu_preferred_batches,
+                                       options.cpu_queue_delay_us))
         shutil.copy2(Path(__file__).with_name("cpu_embedder.py"), embedder_dir / "model.py")
         try:
             os.link(onnx_file, embedder_dir / "model.onnx")

@@ -91,7 +91,7 @@ def ensemble_step(config: mc.ModelConfig, model: str):
 
 
 def cpu_variant(config: mc.ModelConfig, instances: int = 1, max_batch: int = 64,
-                preferred: tuple[int, ...] = ()) -> mc.ModelConfig:
+                preferred: tuple[int, ...] = (), queue_delay_us: int = 0) -> mc.ModelConfig:
     """A GPU config turned into its CPU form, run by the Python backend.
 
     Same name and tensors; CPU instances and CPU-sized batches, and no GPU
@@ -108,6 +108,7 @@ def cpu_variant(config: mc.ModelConfig, instances: int = 1, max_batch: int = 64,
     group.count = instances
     del cpu.dynamic_batching.preferred_batch_size[:]
     cpu.dynamic_batching.preferred_batch_size.extend(size for size in preferred if size <= max_batch)
+    cpu.dynamic_batching.max_queue_delay_microseconds = queue_delay_us
     cpu.ClearField("optimization")
     cpu.ClearField("model_warmup")
     return cpu

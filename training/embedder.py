@@ -22,7 +22,7 @@ from fashion_search.client import Features
 from fashion_search.config import BATCH_SIZE
 from fashion_search.export.onnx_export import export_onnx, output_names
 from fashion_search.onnx_graph import onnx_session
-from fashion_search.preprocessing import preprocess_with_colour
+from fashion_search.preprocessing import preprocess_photos
 
 
 class OnnxEmbedder:
@@ -52,9 +52,8 @@ class OnnxEmbedder:
         contract = self.loaded.preprocessing
 
         def pixels(batch: Sequence[CatalogItem]) -> tuple[np.ndarray, np.ndarray]:
-            pairs = [preprocess_with_colour(i.read_bytes(), contract, name=str(i.path))
-                     for i in batch]
-            return np.stack([p for p, _ in pairs]), np.stack([c for _, c in pairs])
+            return preprocess_photos([i.read_bytes() for i in batch], contract,
+                                     [str(i.path) for i in batch], colours=True)
 
         batches = [items[s:s + BATCH_SIZE] for s in range(0, len(items), BATCH_SIZE)]
         embeddings, colours, probabilities = [], [], []

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_search.preprocessing import PreprocessConfig, fit_image, normalise, preprocess
+from fashion_search.errors import ImageError
+from fashion_search.preprocessing import (
+    PreprocessConfig,
+    fit_image,
+    normalise,
+    preprocess,
+    preprocess_photos,
+    preprocess_with_colour,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +73,27 @@ def test_contract_round_trips_through_json():
 def test_unknown_fit_mode_is_refused():
     with pytest.raises(ValueError, match="fit must be one of"):
         PreprocessConfig(fit="stretch")
+
+
+def test_a_batch_equals_its_photos_one_by_one_with_their_colours():
+    contract = PreprocessConfig()
+    rng = np.random.default_rng(1)
+    photos = []
+    for size in [(400, 533), (224, 224), (900, 50)]:
+        out = io.BytesIO()
+        Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)).save(
+            out, format="PNG")
+        photos.append(out.getvalue())
+    pixels, colours = preprocess_photos(photos, contract, colours=True)
+    assert pixels.shape == (3, *contract.input_shape) and pixels.flags.c_contiguous
+    for index, data in enumerate(photos):
+        alone, colour = preprocess_with_colour(data, contract)
+        np.testing.assert_array_equal(pixels[index], alone)
+        np.testing.assert_array_equal(colours[index], colour)
+    assert preprocess_photos(photos, contract)[1] is None
+
+
+def test_a_bad_photo_in_a_batch_is_named():
+    with pytest.raises(ImageError, match="second.jpg"):
+        preprocess_photos([jpeg(64, 64), b"not a photo"], PreprocessConfig(),
+                          names=["first.jpg", "second.jpg"])

@@ -5,8 +5,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import tritonclient.grpc as grpcclient
 
 from fashion_search import colour
+from fashion_search import triton_config as tc
 from fashion_search.checkpoint import load_model
 from fashion_search.client import EmbeddingClient
 from fashion_search.errors import EmbeddingError, ServerError, TritonUnavailable
@@ -44,6 +46,14 @@ def test_batch_and_single_requests_agree(client, parity_photos):
     batch = client.embed(photos)
     singles = np.stack([client.embed_one(p) for p in photos])
     assert cosine_rows(batch, singles).min() >= 0.9999
+
+
+def test_the_cpu_server_holds_no_lone_photo_back_for_a_batch(client):
+    grpc = grpcclient.InferenceServerClient(client.url)
+    for model in (tc.PREPROCESS, tc.EMBEDDER):
+        config = grpc.get_model_config(model).config
+        assert config.dynamic_batching.max_queue_delay_microseconds == 0, model
+        assert config.instance_group[0].kind == config.instance_group[0].KIND_CPU
 
 
 def test_served_model_says_how_it_was_trained(client, exported):

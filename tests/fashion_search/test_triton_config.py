@@ -19,9 +19,14 @@ def test_cpu_variant_keeps_names_and_shapes_with_cpu_batching():
     assert [(t.name, list(t.dims)) for t in cpu.output] == [(t.name, list(t.dims)) for t in gpu.output]
     assert cpu.max_batch_size == 64
     assert list(cpu.dynamic_batching.preferred_batch_size) == [16, 32]  # none over the maximum
-    assert cpu.dynamic_batching.max_queue_delay_microseconds == (
-        gpu.dynamic_batching.max_queue_delay_microseconds)
+    assert gpu.dynamic_batching.max_queue_delay_microseconds > 0
+    assert cpu.dynamic_batching.max_queue_delay_microseconds == 0  # a lone query is not held
     assert not cpu.HasField("optimization") and not cpu.model_warmup
+
+
+def test_cpu_variant_takes_the_queue_delay_it_is_given():
+    gpu = tc.read_config(REPO / tc.EMBEDDER / "config.pbtxt")
+    assert tc.cpu_variant(gpu, queue_delay_us=500).dynamic_batching.max_queue_delay_microseconds == 500
 
 
 def test_gpu_embedder_runs_tensorrt_fp16_with_a_cache_and_batches_that_fill_a_gpu():

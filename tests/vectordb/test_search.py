@@ -143,3 +143,33 @@ def test_fewer_than_one_result_is_refused(indexed, catalog_items):
     store, _ = indexed
     with pytest.raises(InvalidRequest, match="at least 1"):
         store.search([0.0] * store.info(store.current_collection()).dim, k=0)
+
+
+def _count_store_searches(store, monkeypatch) -> list:
+    calls = []
+    real = store.search
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("k"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "search", counted)
+    return calls
+
+
+def test_a_search_without_suggestions_asks_the_catalogue_once(indexed, client, catalog_items,
+                                                              monkeypatch):
+    store, _ = indexed
+    search = VisualSearch(client, store)
+    photo = catalog_items[0].path.read_bytes()
+    calls = _count_store_searches(store, monkeypatch)
+    hits = search.search(photo, k=5)
+    assert hits[0].id == catalog_items[0].id and calls == [5]
+    calls.clear()
+    results = search.find(photo, k=5)  # the category vote is a second, 10-neighbour search
+    assert len(calls) == 2 and len(results.suggestions) == 3
+    assert results.suggestions[0][0] == catalog_items[0].category
+    calls.clear()
+    guessed = search.find(photo, k=5, category="auto", suggestions=0)  # auto needs the vote
+    assert len(calls) == 2 and guessed.category == catalog_items[0].category
+    assert not guessed.suggestions

@@ -17,12 +17,11 @@ contract's message; other requests of the same batch are answered.
 
 import json
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from fashion_search import triton_config as tc
 from fashion_search.errors import ImageError
-from fashion_search.preprocessing import PreprocessConfig, preprocess_with_colour
+from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
 
 
 def _client_error(message):
@@ -45,14 +44,10 @@ class TritonPythonModel:
         return [value if isinstance(value, bytes) else bytes(value) for value in raw.reshape(-1)]
 
     def _on_cpu(self, photos):
-        pixels, colours = [], []
-        for index, data in enumerate(photos):
-            photo, colour = preprocess_with_colour(data, self.contract, name=f"image {index}")
-            pixels.append(photo)
-            colours.append(colour)
+        pixels, colours = preprocess_photos(photos, self.contract, colours=True)
         return pb_utils.InferenceResponse(output_tensors=[
-            pb_utils.Tensor(tc.PIXELS, np.stack(pixels).astype(np.float32)),
-            pb_utils.Tensor(tc.COLOUR, np.stack(colours).astype(np.float32)),
+            pb_utils.Tensor(tc.PIXELS, pixels),
+            pb_utils.Tensor(tc.COLOUR, colours),
         ])
 
     def _on_gpu(self, batches):
