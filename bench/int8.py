@@ -18,10 +18,10 @@ from tqdm import tqdm
 
 from fashion_search import triton_config as tc
 from fashion_search.bench.preprocessing_parity import Embed, onnx_embedder, unit_embeddings
-from fashion_search.catalog import hash_split, open_catalog
+from fashion_search.catalog import open_catalog
 from fashion_search.checkpoint import choose_model
 from fashion_search.config import BATCH_SIZE, Settings, load_settings
-from fashion_search.export.quantize import quantize_int8
+from fashion_search.export.quantize import calibration_photos, quantize_int8
 from fashion_search.export.run import ensure_model
 from fashion_search.preprocessing import preprocess_photos
 from fashion_search.training.evaluate import (
@@ -29,18 +29,22 @@ from fashion_search.training.evaluate import (
     street_to_shop_set,
     trained_with,
 )
+from fashion_search.training.metrics import sorted_relevance
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_PHOTOS = 128
+RESAMPLES = 2000
 
 
 @dataclass
 class VariantRow:
     name: str
     photos_per_s: float
-    recall_at_1: float
+    validation_p1: float  # the recipe is chosen on these two
+    validation_top1_kept: float
+    recall_at_1: float  # unseen pairs: reported, never tuned on
     recall_at_10: float
+    hits_at_1: np.ndarray  # per unseen street photo: its product ranked first
 
 
 def _rate(embed: Embed, pixels: np.ndarray, repeats: int = 3) -> float:
@@ -57,34 +61,74 @@ def _pixels(items: Sequence, contract, desc: str) -> np.ndarray:
     return preprocess_photos(photos, contract, [str(i.path) for i in items])[0]
 
 
+def paired_interval(first: np.ndarray, second: np.ndarray, resamples: int = RESAMPLES,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``second - first`` per query, with a 95% bootstrap interval over the queries."""
+    change = np.asarray(second, np.float64) - np.asarray(first, np.float64)
+    rng = np.random.default_rng(seed)
+    means = change[rng.integers(0, len(change), (resamples, len(change)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(change.mean()), float(low), float(high)
+
+
+def _validation(settings: Settings) -> tuple[list, list, np.ndarray]:
+    """clothing-dataset-small: validation photos query the train photos (labels for P@1)."""
+    items = open_catalog(settings.data_dir / "clothing-dataset-small")
+    queries = [i for i in items if (i.split or "").lower() == "validation"]
+    index = [i for i in items if (i.split or "").lower() == "train"]
+    same = (np.array([i.category for i in queries])[:, None]
+            == np.array([i.category for i in index])[None, :])
+    return queries, index, same
+
+
 def bench_int8(settings: Settings | None = None) -> str:
     """The float and int8 graphs of the served model, side by side."""
     settings = settings or load_settings()
     choice = choose_model(settings=settings)
     loaded = choice.load()
+    contract = loaded.preprocessing
     served = ensure_model(choice=choice, settings=settings)
     fp32_path = served.repository / tc.EMBEDDER / "1" / "model.onnx"
-    catalogue = [i for i in open_catalog(settings.data_dir / "fashion-product-images")
-                 if hash_split(i.id) == "train"]  # never a photo that is held out
-    calibration = [i.read_bytes() for i in catalogue[::max(1, len(catalogue)
-                                                           // CALIBRATION_PHOTOS)]]
     int8_path = quantize_int8(fp32_path, settings.home / "bench" / f"{served.version}-int8.onnx",
-                              calibration[:CALIBRATION_PHOTOS], loaded.preprocessing)
+                              calibration_photos(settings), contract)
     split = trained_with(choice.checkpoint)
     street = street_to_shop_set(settings.data_dir / "street2shop-dev",
                                 split.get("unseen_pairs", 500), split.get("seed", 0), None)
-    queries = _pixels(street.queries, loaded.preprocessing, "street photos")
-    gallery = _pixels(street.gallery, loaded.preprocessing, "shop photos")
-    rows = []
+    queries = _pixels(street.queries, contract, "street photos")
+    gallery = _pixels(street.gallery, contract, "shop photos")
+    val_queries, val_index, same = _validation(settings)
+    val_q = _pixels(val_queries, contract, "validation photos")
+    val_i = _pixels(val_index, contract, "train photos")
+    rows, float_top1 = [], None
     for name, path in (("float32", fp32_path), ("int8 (QDQ, per channel)", int8_path)):
         embed = onnx_embedder(path, device="cpu")
-        report, _ = score_street_to_shop(
-            unit_embeddings(embed, queries) @ unit_embeddings(embed, gallery).T, street)
+        top1 = np.argmax(unit_embeddings(embed, val_q) @ unit_embeddings(embed, val_i).T, axis=1)
+        float_top1 = top1 if float_top1 is None else float_top1
+        scores = unit_embeddings(embed, queries) @ unit_embeddings(embed, gallery).T
+        report, _ = score_street_to_shop(scores, street)
+        hits = sorted_relevance(scores, street.relevance())[:, 0]
         rows.append(VariantRow(name, _rate(embed, gallery),
-                               report["recall@1"], report["recall@10"]))
-    lines = [f"{served.version}: {len(street.queries)} unseen street photos against "
-             f"{len(street.gallery)} shop photos; speed of the bare graph, batch {BATCH_SIZE}",
-             f"{'graph':<26} {'photos/s':>9} {'R@1':>6} {'R@10':>6}"]
-    lines += [f"{r.name:<26} {r.photos_per_s:9.1f} {r.recall_at_1:6.3f} {r.recall_at_10:6.3f}"
-              for r in rows]
+                               float(same[np.arange(len(top1)), top1].mean()),
+                               float((top1 == float_top1).mean()),
+                               report["recall@1"], report["recall@10"], hits))
+    return _table(served.version, rows, len(val_queries), len(val_index), street)
+
+
+def _table(version: str, rows: list[VariantRow], val_queries: int, val_index: int,
+           street) -> str:
+    lines = [f"{version}; speed of the bare graph, batch {BATCH_SIZE}",
+             f"validation: {val_queries} clothing-dataset-small validation photos against "
+             f"{val_index} train photos (P@1; top 1 kept = same first result as float32)",
+             f"unseen: {len(street.queries)} street photos against {len(street.gallery)} shop "
+             f"photos (R@1 change: 95% interval over the queries, {RESAMPLES} resamples)",
+             f"{'graph':<26} {'photos/s':>9} {'val P@1':>8} {'top 1 kept':>10} {'R@1':>6} "
+             f"{'R@10':>6}  R@1 change"]
+    for r in rows:
+        change = ""
+        if r is not rows[0]:
+            mean, low, high = paired_interval(rows[0].hits_at_1, r.hits_at_1)
+            change = f"{mean * 100:+.1f} points [{low * 100:+.1f}, {high * 100:+.1f}]"
+        lines.append(f"{r.name:<26} {r.photos_per_s:9.1f} {r.validation_p1:8.3f} "
+                     f"{r.validation_top1_kept:10.3f} {r.recall_at_1:6.3f} {r.recall_at_10:6.3f}  "
+                     f"{change}")
     return "\n".join(lines)

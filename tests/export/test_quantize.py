@@ -29,6 +29,19 @@ def test_the_int8_graph_embeds_like_the_float_one_under_its_own_version(exported
     assert np.sum(found[0] * found[1], axis=1).min() > 0.95
 
 
+def test_every_convolution_is_int8_and_the_heads_stay_in_float(exported, parity_photos,
+                                                                     tmp_path):
+    photos = [p.read_bytes() for p in parity_photos]
+    out = quantize_int8(exported.onnx_path, tmp_path / "int8.onnx", photos, PreprocessConfig())
+    graph = onnx.load(str(out)).graph
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert len(convs) > 10
+    assert all(n.input[1] in dequantized for n in convs)
+    heads = [n for n in graph.node if n.op_type in ("Gemm", "MatMul")]
+    assert all(not set(n.input) & dequantized for n in heads)  # the trained model has heads
+
+
 def test_calibration_without_photos_is_refused(exported, tmp_path):
     with pytest.raises(ValueError, match="catalogue photos"):
         quantize_int8(exported.onnx_path, tmp_path / "int8.onnx", [], PreprocessConfig())
