@@ -21,9 +21,13 @@ from fashion_search.checkpoint import LoadedModel, ModelChoice, choose_model
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.export.onnx_export import export_onnx
 from fashion_search.export.parity import ParityReport, check_parity
+from fashion_search.export.quantize import SUFFIX as INT8_SUFFIX
+from fashion_search.export.quantize import calibration_photos, check_int8, quantize_int8
 from fashion_search.export.repository import built_version, check_build_target, render_repository
 
 log = logging.getLogger(__name__)
+
+INT8_CHECK_PHOTOS = 32  # held-out catalogue photos the int8 graph is checked on
 
 
 @dataclass(frozen=True)
@@ -75,15 +79,28 @@ def export_loaded(loaded: LoadedModel, choice: ModelChoice, parity_photos: Seque
             photos = synthetic_photos()
         report = check_parity(loaded, build, photos)
         bar.update()
+        served = build
+        if settings.int8:
+            bar.set_postfix_str("quantizing to int8")
+            served = quantize_int8(build, build.with_name("model-int8.onnx"),
+                                   calibration_photos(settings), loaded.preprocessing)
+            check_int8(build, served, calibration_photos(settings, INT8_CHECK_PHOTOS,
+                                                         "validation"), loaded.preprocessing)
         bar.set_postfix_str("rendering the Triton repository")
-        target = render_repository(settings.model_templates, build, settings.model_repository)
+        target = render_repository(settings.model_templates, served, settings.model_repository)
         bar.update()
+    version = served_version(loaded, settings)
     save_resolved_config(
         build.with_name("export-config.json"), settings=settings,
-        export={"model": choice, "backbone": loaded.backbone, "model_version": loaded.version,
+        export={"model": choice, "backbone": loaded.backbone, "model_version": version,
                 "preprocessing": loaded.preprocessing, "parity": report, "installed": target},
     )
-    return ExportResult(target, loaded.version, report, choice.describe())
+    return ExportResult(target, version, report, choice.describe())
+
+
+def served_version(loaded: LoadedModel, settings: Settings) -> str:
+    """The model version the repository serves: the int8 variant is a version of its own."""
+    return loaded.version + (INT8_SUFFIX if settings.int8 else "")
 
 
 def export(
@@ -116,11 +133,12 @@ def ensure_model(
     choice = choice or choose_model(checkpoint, untuned, settings=settings)
     loaded = choice.load()
     current = built_version(settings.model_repository, settings.model_templates)
-    exported = current != loaded.version
+    wanted = served_version(loaded, settings)
+    exported = current != wanted
     if exported:
         if current:
-            log.info("the built repository serves %s; exporting %s", current, loaded.version)
+            log.info("the built repository serves %s; exporting %s", current, wanted)
         export_loaded(loaded, choice, (), settings, progress)
-    served = ServedModel(loaded.version, choice.describe(), settings.model_repository, exported)
+    served = ServedModel(wanted, choice.describe(), settings.model_repository, exported)
     log.info("serving %s", served)
     return served

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from fashion_search.errors import ConfigError
 from fashion_search.files import write_text_atomic
 
 ENV_PREFIX = "FASHION_SEARCH_"
@@ -23,6 +24,7 @@ KEEP_COLLECTIONS = 2
 # Photos per onnxruntime call or per Triton request, wherever photos go in batches.
 BATCH_SIZE = 32
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PRECISIONS = ("float32", "int8")
 
 
 def _env(name: str, default: str) -> str:
@@ -56,6 +58,9 @@ class Settings:
     # a folder of photos the page offers as examples beside catalogue items ("" = street photos
     # from the shared data set, when it is there)
     demo_examples: str = field(default_factory=lambda: _env("DEMO_EXAMPLES", ""))
+    # "float32" serves the exported graph; "int8" serves its int8 variant (export/quantize.py),
+    # about twice as fast on a CPU with VNNI, as another model version
+    precision: str = field(default_factory=lambda: _env("PRECISION", "float32"))
 
     @property
     def model_repository(self) -> Path:
@@ -63,6 +68,14 @@ class Settings:
         if self.model_repository_dir:
             return Path(self.model_repository_dir)
         return self.home / "model_repository"
+
+    @property
+    def int8(self) -> bool:
+        """Whether the served graph is the int8 variant; an unknown precision is refused."""
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{ENV_PREFIX}PRECISION is {self.precision!r}; use one of "
+                              f"{', '.join(PRECISIONS)}")
+        return self.precision == "int8"
 
     @property
     def training_dir(self) -> Path:

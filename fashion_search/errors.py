@@ -22,6 +22,10 @@ class CatalogError(FashionSearchError, ValueError):
     """A catalogue that cannot be read; the message says what layout was expected."""
 
 
+class ConfigError(FashionSearchError, ValueError):
+    """A setting (an environment variable) has a value the project does not know."""
+
+
 class RecipeError(FashionSearchError, ValueError):
     """A training or evaluation setting that cannot work; the message says what to change."""
 

@@ -22,7 +22,7 @@ from fashion_search.checkpoint import LoadedModel
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import Settings
 from fashion_search.errors import CatalogError
-from fashion_search.export.run import ensure_model
+from fashion_search.export.run import ensure_model, served_version
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
 from fashion_search.vectordb.lifecycle import rebuild
@@ -44,7 +44,8 @@ def served_scores(loaded: LoadedModel, checkpoint: Path | None, queries: list[Ca
         if not running:
             ensure_model(checkpoint=checkpoint, untuned=checkpoint is None, settings=settings,
                          progress=progress)
-        client = ensure_server(settings, stack, expected_version=loaded.version)
+        client = ensure_server(settings, stack,
+                               expected_version=served_version(loaded, settings))
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="fashion-search-eval-"))
         store = CatalogStore(str(Path(tmp) / "eval.db"))
         stack.callback(store.close)

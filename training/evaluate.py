@@ -21,6 +21,7 @@ from fashion_search.catalog import CatalogItem, open_catalog
 from fashion_search.checkpoint import LoadedModel, choose_model, load_model, read_checkpoint
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.errors import CatalogError
+from fashion_search.export.run import served_version
 from fashion_search.files import write_text_atomic
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.data import load_pairs, pair_items, resolve_source
@@ -238,7 +239,7 @@ def evaluate(
         loaded = models[-1][1]
         scores = served_scores(loaded, checkpoint, street.queries, street.gallery, settings,
                                progress)
-        report.served = ModelFigures("served (Triton+Milvus)", loaded.version)
+        report.served = ModelFigures("served (Triton+Milvus)", served_version(loaded, settings))
         report.served.street2shop, report.served.curve = score_street_to_shop(scores, street)
         in_process = report.models[-1].street2shop
         report.served_matches = all(abs(report.served.street2shop[k] - v) <= SERVED_TOLERANCE

@@ -1,13 +1,21 @@
 """The int8 variant is another model version whose embeddings stay close to the float graph's."""
 
+from contextlib import ExitStack
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import pytest
 
 from fashion_search import triton_config as tc
-from fashion_search.export.quantize import SUFFIX, quantize_int8
+from fashion_search.errors import ConfigError
+from fashion_search.export.quantize import INT8_MIN_COSINE, SUFFIX, quantize_int8
+from fashion_search.export.repository import built_version
+from fashion_search.export.run import ensure_model, export
 from fashion_search.onnx_graph import graph_signature, onnx_session, read_metadata
-from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.preprocessing import PreprocessConfig, preprocess, preprocess_photos
+from fashion_search.serve import ensure_server
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -46,3 +54,28 @@ def test_calibration_without_photos_is_refused(exported, tmp_path):
     with pytest.raises(ValueError, match="catalogue photos"):
         quantize_int8(exported.onnx_path, tmp_path / "int8.onnx", [], PreprocessConfig())
     assert not (tmp_path / "int8.onnx").exists()
+
+
+def test_an_int8_build_is_served_by_triton_as_a_version_of_its_own(settings, exported,
+                                                                  parity_photos, tmp_path):
+    int8 = replace(settings, home=tmp_path / "home", precision="int8",
+                   triton_url=f"127.0.0.1:{free_port()}")
+    result = export(parity_photos=parity_photos, settings=int8, progress=False)
+    assert result.model_version == exported.model_version + SUFFIX
+    assert built_version(int8.model_repository, int8.model_templates) == result.model_version
+    again = ensure_model(settings=int8, progress=False)
+    assert not again.exported and again.version == result.model_version
+    photos = [p.read_bytes() for p in parity_photos]
+    local = onnx_session(exported.onnx_path, device="cpu").run(
+        [tc.EMBEDDING], {tc.PIXELS: preprocess_photos(photos, PreprocessConfig())[0]})[0]
+    local /= np.linalg.norm(local, axis=1, keepdims=True)
+    with ExitStack() as stack:
+        client = ensure_server(int8, stack, expected_version=result.model_version)
+        assert client.info().version == result.model_version
+        served = client.embed(photos)
+    assert np.sum(served * local, axis=1).min() > INT8_MIN_COSINE
+
+
+def test_an_unknown_precision_is_refused_with_the_known_ones(settings):
+    with pytest.raises(ConfigError, match="PRECISION is 'fp16'; use one of float32, int8"):
+        ensure_model(settings=replace(settings, precision="fp16"), progress=False)
