@@ -223,7 +223,7 @@ def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries
         ways: list[tuple[str, Callable[[bytes], list[str]]]] = [
             ("shape only", lambda p: [h.id for h in search.search(p, k=10, colour_weight=0.0)]),
             (f"colour weight {default:g}", lambda p: [h.id for h in search.search(p, k=10)]),
-            ("+ category suggestions",
+            ("+ suggestions",
              lambda p: [h.id for h in search.find(p, k=10).hits]),
             ("re-rank top 100", lambda p: _reranked(client, store, name, p, default)),
         ]
