@@ -16,13 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from fashion_search import triton_config as tc
 from fashion_search.bench.preprocessing_parity import Embed, onnx_embedder, unit_embeddings
 from fashion_search.catalog import open_catalog
 from fashion_search.checkpoint import choose_model
 from fashion_search.config import BATCH_SIZE, Settings, load_settings
-from fashion_search.export.quantize import calibration_photos, quantize_int8
-from fashion_search.export.run import ensure_model
+from fashion_search.export.onnx_export import export_onnx
+from fashion_search.export.quantize import SUFFIX, calibration_photos, quantize_int8
 from fashion_search.preprocessing import preprocess_photos
 from fashion_search.training.evaluate import (
     score_street_to_shop,
@@ -82,15 +81,18 @@ def _validation(settings: Settings) -> tuple[list, list, np.ndarray]:
 
 
 def bench_int8(settings: Settings | None = None) -> str:
-    """The float and int8 graphs of the served model, side by side."""
+    """The float and int8 graphs of the chosen model, side by side.
+
+    The float graph is exported here, not taken from the built repository,
+    which holds the int8 one when ``FASHION_SEARCH_PRECISION=int8``.
+    """
     settings = settings or load_settings()
     choice = choose_model(settings=settings)
     loaded = choice.load()
     contract = loaded.preprocessing
-    served = ensure_model(choice=choice, settings=settings)
-    fp32_path = served.repository / tc.EMBEDDER / "1" / "model.onnx"
-    int8_path = quantize_int8(fp32_path, settings.home / "bench" / f"{served.version}-int8.onnx",
-                              calibration_photos(settings), contract)
+    fp32_path = export_onnx(loaded, settings.home / "bench" / f"{loaded.version}.onnx")
+    int8_path = quantize_int8(fp32_path, fp32_path.with_name(f"{loaded.version}{SUFFIX}.onnx"),
+                              calibration_photos(settings)["train"], contract)
     split = trained_with(choice.checkpoint)
     street = street_to_shop_set(settings.data_dir / "street2shop-dev",
                                 split.get("unseen_pairs", 500), split.get("seed", 0), None)
@@ -111,7 +113,7 @@ def bench_int8(settings: Settings | None = None) -> str:
                                float(same[np.arange(len(top1)), top1].mean()),
                                float((top1 == float_top1).mean()),
                                report["recall@1"], report["recall@10"], hits))
-    return _table(served.version, rows, len(val_queries), len(val_index), street)
+    return _table(loaded.version, rows, len(val_queries), len(val_index), street)
 
 
 def _table(version: str, rows: list[VariantRow], val_queries: int, val_index: int,

@@ -118,12 +118,13 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
     """Batch 1 from 1 to 16 closed-loop clients (as Triton's perf_analyzer sweeps), and a full batch."""
     rows = []
     for clients in CONCURRENCY:
-        before = server_stats(url) if clients == CLIENTS else None
-        rate, latencies = _closed_loop(photos, url, clients)
+        before: dict = {}  # Triton's counters once the clients are warm, for the stage rows
+        rate, latencies = _closed_loop(photos, url, clients,
+                                       on_start=lambda kept=before: kept.update(server_stats(url)))
         note = "1 client" if clients == 1 else "dynamic batching"
         rows.append(Row(f"Triton gRPC, batch 1, {clients} client{'s' * (clients > 1)}", rate,
                         *_percentiles(latencies), note))
-        if before is not None:
+        if clients == CLIENTS:
             rows += stage_rows(before, server_stats(url))
     client = EmbeddingClient(url)
     rows.insert(1, Row(f"Triton gRPC, batch {BATCH}", _rate(photos, client.embed, BATCH),
@@ -132,11 +133,13 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
     return rows
 
 
-def _closed_loop(photos: Sequence[bytes], url: str, clients: int) -> tuple[float, list[float]]:
+def _closed_loop(photos: Sequence[bytes], url: str, clients: int,
+                 on_start: Callable[[], object] = lambda: None) -> tuple[float, list[float]]:
     """Each client sends its next photo when the last one is answered; all photos once."""
     own = [EmbeddingClient(url) for _ in range(clients)]
     for client in own:
         client.embed([photos[0]])  # connected and warm before the clock starts
+    on_start()
     latencies: list[float] = []
 
     def worker(index: int) -> None:

@@ -21,8 +21,13 @@ from fashion_search.checkpoint import LoadedModel, ModelChoice, choose_model
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.export.onnx_export import export_onnx
 from fashion_search.export.parity import ParityReport, check_parity
+from fashion_search.export.quantize import (
+    CALIBRATION_PHOTOS,
+    calibration_photos,
+    check_int8,
+    quantize_int8,
+)
 from fashion_search.export.quantize import SUFFIX as INT8_SUFFIX
-from fashion_search.export.quantize import calibration_photos, check_int8, quantize_int8
 from fashion_search.export.repository import built_version, check_build_target, render_repository
 
 log = logging.getLogger(__name__)
@@ -68,6 +73,10 @@ def export_loaded(loaded: LoadedModel, choice: ModelChoice, parity_photos: Seque
                   settings: Settings, progress: bool) -> ExportResult:
     """Write ONNX, prove parity on photos, and render the repository for ``loaded``."""
     build = settings.home / "export" / "model.onnx"
+    # before any work, so a missing catalogue fails at once
+    int8_photos = (calibration_photos(settings, {"train": CALIBRATION_PHOTOS,
+                                                 "validation": INT8_CHECK_PHOTOS})
+                   if settings.int8 else {})
     with tqdm(total=3, desc="export", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("writing ONNX")
         export_onnx(loaded, build)
@@ -83,9 +92,8 @@ def export_loaded(loaded: LoadedModel, choice: ModelChoice, parity_photos: Seque
         if settings.int8:
             bar.set_postfix_str("quantizing to int8")
             served = quantize_int8(build, build.with_name("model-int8.onnx"),
-                                   calibration_photos(settings), loaded.preprocessing)
-            check_int8(build, served, calibration_photos(settings, INT8_CHECK_PHOTOS,
-                                                         "validation"), loaded.preprocessing)
+                                   int8_photos["train"], loaded.preprocessing)
+            check_int8(build, served, int8_photos["validation"], loaded.preprocessing)
         bar.set_postfix_str("rendering the Triton repository")
         target = render_repository(settings.model_templates, served, settings.model_repository)
         bar.update()

@@ -62,6 +62,12 @@ class Settings:
     # about twice as fast on a CPU with VNNI, as another model version
     precision: str = field(default_factory=lambda: _env("PRECISION", "float32"))
 
+    def __post_init__(self) -> None:
+        # refused when settings are made, before any step has done work
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{ENV_PREFIX}PRECISION is {self.precision!r}; use one of "
+                              f"{', '.join(PRECISIONS)}")
+
     @property
     def model_repository(self) -> Path:
         """The built Triton model repository (configs + model), a build output."""
@@ -71,10 +77,7 @@ class Settings:
 
     @property
     def int8(self) -> bool:
-        """Whether the served graph is the int8 variant; an unknown precision is refused."""
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"{ENV_PREFIX}PRECISION is {self.precision!r}; use one of "
-                              f"{', '.join(PRECISIONS)}")
+        """Whether the served graph is the int8 variant."""
         return self.precision == "int8"
 
     @property

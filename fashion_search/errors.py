@@ -96,7 +96,7 @@ class CatalogCheckFailed(FashionSearchError):
 
 
 class CollectionMismatch(FashionSearchError, ValueError):
-    """A collection that cannot take this model's vectors (another dimension)."""
+    """A collection that cannot take or answer this model's vectors (another model)."""
 
 
 class UnknownCategory(FashionSearchError, ValueError):

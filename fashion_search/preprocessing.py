@@ -133,6 +133,8 @@ def preprocess_photos(photos: Sequence[bytes], config: PreprocessConfig,
     Each photo is normalised straight into the batch: stacking copies would
     cost as much as the normalising itself.
     """
+    if names is not None and len(names) != len(photos):
+        raise ValueError(f"{len(names)} names for {len(photos)} photos")
     pixels = np.empty((len(photos), *config.input_shape), dtype=np.float32)
     described = np.empty((len(photos), COLOUR_DIM), dtype=np.float32) if colours else None
     for index, data in enumerate(photos):

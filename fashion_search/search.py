@@ -11,8 +11,13 @@ import numpy as np
 from fashion_search import colour
 from fashion_search.category_vote import NEIGHBOURS, vote
 from fashion_search.client import EmbeddingClient
-from fashion_search.errors import CatalogNotIndexed, EmbeddingError, ImageError
-from fashion_search.vectordb.schema import Hit
+from fashion_search.errors import (
+    CatalogNotIndexed,
+    CollectionMismatch,
+    EmbeddingError,
+    ImageError,
+)
+from fashion_search.vectordb.schema import CollectionInfo, Hit
 from fashion_search.vectordb.store import CatalogStore
 from fashion_search.vectordb.vectors import effective_weight
 
@@ -54,6 +59,7 @@ class VisualSearch:
             found = self.client.features([photo])
         except EmbeddingError as err:
             raise ImageError(f"{name}: {err.reason}") from err
+        live = self.live_collection()
         embedding = found.embeddings[0]
         shade = found.colours[0] if found.colours is not None else None
         auto = bool(category) and category.strip().lower() == AUTO
@@ -67,9 +73,23 @@ class VisualSearch:
             category = ranked[0][0]
         hits = self.store.search(embedding, k=k, category=category or None, where=where,
                                  colour=shade, colour_weight=weight)
-        live = self.store.info(self.store.current_collection())
         applied = effective_weight(shade, weight, live.colour_dim)
         return Results(hits, ranked[:suggestions], category or None, applied)
+
+    def live_collection(self) -> CollectionInfo:
+        """The collection searched; refused when another model embedded it.
+
+        Vectors of two models (float32 and int8 included) do not compare, so a
+        catalogue indexed with one is never searched with the other.
+        """
+        live = self.store.info(self.store.current_collection())
+        served = self.client.info().version
+        if live.model_version != served:
+            raise CollectionMismatch(
+                f"the catalogue was indexed with model {live.model_version}, but the server "
+                f"serves {served}; index it again with `fashion-search index`, or serve "
+                f"{live.model_version}")
+        return live
 
     def guess_category(self, embedding: np.ndarray, probabilities: np.ndarray | None
                        ) -> list[tuple[str, float]]:

@@ -6,10 +6,11 @@ from dataclasses import replace
 import numpy as np
 import onnx
 import pytest
+from onnx import helper
 
 from fashion_search import triton_config as tc
 from fashion_search.errors import ConfigError
-from fashion_search.export.quantize import INT8_MIN_COSINE, SUFFIX, quantize_int8
+from fashion_search.export.quantize import INT8_MIN_COSINE, SUFFIX, float_nodes, quantize_int8
 from fashion_search.export.repository import built_version
 from fashion_search.export.run import ensure_model, export
 from fashion_search.onnx_graph import graph_signature, onnx_session, read_metadata
@@ -17,9 +18,8 @@ from fashion_search.preprocessing import PreprocessConfig, preprocess, preproces
 from fashion_search.serve import ensure_server
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.integration
 
-
+@pytest.mark.integration
 def test_the_int8_graph_embeds_like_the_float_one_under_its_own_version(exported, parity_photos,
                                                                         tmp_path):
     photos = [p.read_bytes() for p in parity_photos]
@@ -37,7 +37,8 @@ def test_the_int8_graph_embeds_like_the_float_one_under_its_own_version(exported
     assert np.sum(found[0] * found[1], axis=1).min() > 0.95
 
 
-def test_every_convolution_is_int8_and_the_heads_stay_in_float(exported, parity_photos,
+@pytest.mark.integration
+def test_every_convolution_is_quantized(exported, parity_photos,
                                                                      tmp_path):
     photos = [p.read_bytes() for p in parity_photos]
     out = quantize_int8(exported.onnx_path, tmp_path / "int8.onnx", photos, PreprocessConfig())
@@ -46,16 +47,29 @@ def test_every_convolution_is_int8_and_the_heads_stay_in_float(exported, parity_
     convs = [n for n in graph.node if n.op_type == "Conv"]
     assert len(convs) > 10
     assert all(n.input[1] in dequantized for n in convs)
-    heads = [n for n in graph.node if n.op_type in ("Gemm", "MatMul")]
-    assert all(not set(n.input) & dequantized for n in heads)  # the trained model has heads
 
 
+@pytest.mark.unit
+def test_only_the_heads_are_left_in_float():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="stem"),
+             helper.make_node("GlobalAveragePool", ["c"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "pw", "pb"], ["e"], name="projection"),
+             helper.make_node("MatMul", ["e", "cw"], ["l"], name="classifier")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])], [helper.make_tensor_value_info(
+        "l", onnx.TensorProto.FLOAT, [1, 2])])
+    assert float_nodes(graph) == ["projection", "classifier"]
+
+
+@pytest.mark.integration
 def test_calibration_without_photos_is_refused(exported, tmp_path):
     with pytest.raises(ValueError, match="catalogue photos"):
         quantize_int8(exported.onnx_path, tmp_path / "int8.onnx", [], PreprocessConfig())
     assert not (tmp_path / "int8.onnx").exists()
 
 
+@pytest.mark.integration
 def test_an_int8_build_is_served_by_triton_as_a_version_of_its_own(settings, exported,
                                                                   parity_photos, tmp_path):
     int8 = replace(settings, home=tmp_path / "home", precision="int8",
@@ -76,6 +90,7 @@ def test_an_int8_build_is_served_by_triton_as_a_version_of_its_own(settings, exp
     assert np.sum(served * local, axis=1).min() > INT8_MIN_COSINE
 
 
+@pytest.mark.integration
 def test_an_unknown_precision_is_refused_with_the_known_ones(settings):
     with pytest.raises(ConfigError, match="PRECISION is 'fp16'; use one of float32, int8"):
-        ensure_model(settings=replace(settings, precision="fp16"), progress=False)
+        replace(settings, precision="fp16")

@@ -68,3 +68,10 @@ def test_resume_without_a_run(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path), "--resume"]) == 2
     assert one_line_error(capsys) == (f"error: {tmp_path / 'last.pt'}: nothing to resume; "
                                       "start without --resume")
+
+
+def test_an_unknown_precision_before_any_work(monkeypatch, home, capsys):
+    monkeypatch.setenv("FASHION_SEARCH_PRECISION", "fp16")
+    assert main(["export", "--untuned"]) == 2
+    assert "FASHION_SEARCH_PRECISION is 'fp16'; use one of float32, int8" in one_line_error(capsys)
+    assert not home.exists()

@@ -50,8 +50,10 @@ def test_batch_and_single_requests_agree(client, parity_photos):
 
 def test_the_cpu_server_holds_no_lone_photo_back_for_a_batch(client):
     grpc = grpcclient.InferenceServerClient(client.url)
-    for model in (tc.PREPROCESS, tc.EMBEDDER):
-        config = grpc.get_model_config(model).config
+    configs = {model: grpc.get_model_config(model).config
+               for model in (tc.PREPROCESS, tc.EMBEDDER)}
+    grpc.close()
+    for model, config in configs.items():
         assert config.dynamic_batching.max_queue_delay_microseconds == 0, model
         assert config.instance_group[0].kind == config.instance_group[0].KIND_CPU
 

@@ -173,3 +173,20 @@ def test_a_search_without_suggestions_asks_the_catalogue_once(indexed, client, c
     guessed = search.find(photo, k=5, category="auto", suggestions=0)  # auto needs the vote
     assert len(calls) == 2 and guessed.category == catalog_items[0].category
     assert not guessed.suggestions
+
+
+def test_a_catalogue_indexed_by_another_model_is_not_searched(client, catalog_items, tmp_path):
+    from fashion_search.errors import CollectionMismatch
+
+    info = client.info()
+    store = CatalogStore(str(tmp_path / "other.db"))
+    try:
+        name = store.ensure_collection(info.version + "-int8", info.dim)
+        store.point_alias(name)
+        search = VisualSearch(client, store)
+        with pytest.raises(CollectionMismatch,
+                           match=f"indexed with model {info.version}-int8, but the server serves "
+                                 f"{info.version}; index it again with `fashion-search index`"):
+            search.search(catalog_items[0].path.read_bytes(), k=3)
+    finally:
+        store.close()
