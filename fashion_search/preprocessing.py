@@ -118,20 +118,14 @@ def preprocess(data: bytes, config: PreprocessConfig, name: str = "image") -> np
     return to_pixels(load_image(data, name=name, draft_size=config.size), config)
 
 
-def preprocess_with_colour(data: bytes, config: PreprocessConfig, name: str = "image"
-                           ) -> tuple[np.ndarray, np.ndarray]:
-    """(model input, colour descriptor) from one decode and one fit of the photo."""
-    fitted = np.asarray(fit_image(load_image(data, name=name, draft_size=config.size), config))
-    return normalise(fitted, config), colour_descriptor(fitted)
-
-
 def preprocess_photos(photos: Sequence[bytes], config: PreprocessConfig,
                       names: Sequence[str] | None = None, colours: bool = False
                       ) -> tuple[np.ndarray, np.ndarray | None]:
     """A batch of photos -> (model input (N, 3, size, size), colour descriptors or None).
 
     Each photo is normalised straight into the batch: stacking copies would
-    cost as much as the normalising itself.
+    cost as much as the normalising itself. A colour descriptor comes from the
+    same decode and fit as the photo's pixels.
     """
     if names is not None and len(names) != len(photos):
         raise ValueError(f"{len(names)} names for {len(photos)} photos")

@@ -162,7 +162,7 @@ def preprocess_batch(photos: Sequence[bytes], config: PreprocessConfig,
                      device: str | torch.device = "cpu", names: Sequence[str] | None = None
                      ) -> tuple[torch.Tensor, np.ndarray]:
     """Encoded photos -> (model input on ``device``, colour descriptors), like
-    :func:`fashion_search.preprocessing.preprocess_with_colour` for each photo."""
+    :func:`fashion_search.preprocessing.preprocess_photos` with colours."""
     fitted = fit_batch(photos, config, device, names)
     on_cpu = fitted.permute(0, 2, 3, 1).cpu().numpy()
     colours = np.stack([colour_descriptor(photo) for photo in on_cpu]).astype(np.float32)

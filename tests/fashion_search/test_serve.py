@@ -13,7 +13,7 @@ from fashion_search.checkpoint import load_model
 from fashion_search.client import EmbeddingClient
 from fashion_search.errors import EmbeddingError, ServerError, TritonUnavailable
 from fashion_search.export.parity import cosine_rows, torch_embed
-from fashion_search.preprocessing import PreprocessConfig, preprocess, preprocess_with_colour
+from fashion_search.preprocessing import PreprocessConfig, preprocess, preprocess_photos
 from fashion_search.serve import ServerOptions, TritonServer
 from tests.conftest import free_port
 
@@ -34,7 +34,7 @@ def test_the_server_computes_the_colour_descriptor_from_the_same_photo(client, p
     photos = [p.read_bytes() for p in parity_photos]
     found = client.features(photos)
     contract = client.info().preprocessing
-    local = np.stack([preprocess_with_colour(p, contract)[1] for p in photos])
+    local = preprocess_photos(photos, contract, colours=True)[1]
     assert client.info().colour == colour.NAME
     assert found.colours.shape == (len(photos), colour.DIM)
     np.testing.assert_allclose(found.colours, local, atol=1e-6)

@@ -13,7 +13,7 @@ from fashion_search.preprocessing import (
     PreprocessConfig,
     fit_image,
     preprocess,
-    preprocess_with_colour,
+    preprocess_photos,
 )
 from fashion_search.tensor_preprocessing import draft_factor, fit_batch, preprocess_batch
 
@@ -70,11 +70,11 @@ def test_a_jpeg_fits_like_the_contract_within_a_few_levels(size, fit):
 def test_model_input_and_colour_match_the_contract_function():
     photos = [encode(photo(500, 375, seed)) for seed in range(3)]
     pixels, colours = preprocess_batch(photos, CONTRACT)
-    for index, data in enumerate(photos):
-        expected_pixels, expected_colour = preprocess_with_colour(data, CONTRACT)
-        assert pixels.dtype == torch.float32 and pixels.shape[1:] == expected_pixels.shape
-        assert np.abs(pixels[index].numpy() - expected_pixels).mean() < 0.01
-        assert float(colours[index] @ expected_colour) > 0.99
+    expected_pixels, expected_colours = preprocess_photos(photos, CONTRACT, colours=True)
+    assert pixels.dtype == torch.float32 and pixels.shape == expected_pixels.shape
+    for index in range(len(photos)):
+        assert np.abs(pixels[index].numpy() - expected_pixels[index]).mean() < 0.01
+        assert float(colours[index] @ expected_colours[index]) > 0.99
 
 
 @pytest.mark.unit
