@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CATALOG ?=
 
-.PHONY: install install-gpu demo test lint bench serve train evaluate clean system-deps
+.PHONY: install install-gpu demo test lint bench serve train evaluate clean system-deps perf-analyzer
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+# Triton's load generator, for `fashion-search bench --suite load`: the last tritonclient
+# wheel that ships the binary built for glibc 2.36 (Debian 12), kept apart from the venv's
+# own tritonclient, with the CUDA runtime library it loads (it runs on a CPU too).
+PERF_ANALYZER := $(VENV)/perf-analyzer/bin/perf_analyzer
+$(PERF_ANALYZER): | $(STAMP)
+	$(BIN)/python -m pip install --no-deps --target $(VENV)/perf-analyzer \
+	  "tritonclient==2.51.0" "nvidia-cuda-runtime-cu12==12.9.79"
+
+perf-analyzer: $(PERF_ANALYZER)
 
 # On an NVIDIA GPU machine: onnxruntime-gpu in place of onnxruntime (the two must not be
 # installed together), so evaluation, export parity, training's trunk and the bench's
@@ -37,17 +47,22 @@ train: install
 evaluate: install
 	$(BIN)/fashion-search evaluate --served
 
-# Browser tests drive Debian's chromium; install it when missing and allowed.
+# Browser tests drive Debian's chromium, perf_analyzer needs libb64; install them when
+# missing and allowed.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else echo "install chromium (Debian: sudo apt-get install chromium) for the browser tests"; fi; }
+	@/sbin/ldconfig -p | grep -q libb64.so.0d || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libb64-0d; \
+	  else echo "install libb64 (Debian: sudo apt-get install libb64-0d) for perf_analyzer"; fi; }
 
 lint: install
 	$(BIN)/ruff check .
 
-test: install system-deps lint
+test: install system-deps perf-analyzer lint
 	$(BIN)/pytest
 
 bench: install

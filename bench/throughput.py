@@ -119,11 +119,11 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
     rows = []
     for clients in CONCURRENCY:
         before: dict = {}  # Triton's counters once the clients are warm, for the stage rows
-        rate, latencies = _closed_loop(photos, url, clients,
+        rate, latencies = closed_loop(photos, url, clients,
                                        on_start=lambda kept=before: kept.update(server_stats(url)))
         note = "1 client" if clients == 1 else "dynamic batching"
         rows.append(Row(f"Triton gRPC, batch 1, {clients} client{'s' * (clients > 1)}", rate,
-                        *_percentiles(latencies), note))
+                        *percentiles_ms(latencies), note))
         if clients == CLIENTS:
             rows += stage_rows(before, server_stats(url))
     client = EmbeddingClient(url)
@@ -133,7 +133,7 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
     return rows
 
 
-def _closed_loop(photos: Sequence[bytes], url: str, clients: int,
+def closed_loop(photos: Sequence[bytes], url: str, clients: int,
                  on_start: Callable[[], object] = lambda: None) -> tuple[float, list[float]]:
     """Each client sends its next photo when the last one is answered; all photos once."""
     own = [EmbeddingClient(url) for _ in range(clients)]
@@ -186,7 +186,7 @@ def stage_rows(before: dict, after: dict) -> list[Row]:
     return rows
 
 
-def _percentiles(seconds: Sequence[float]) -> tuple[float, float]:
+def percentiles_ms(seconds: Sequence[float]) -> tuple[float, float]:
     ms = np.asarray(seconds) * 1000
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
@@ -239,7 +239,7 @@ def bench_query(photos: Sequence[bytes], url: str, collection_size: int, queries
                 latencies.append(time.perf_counter() - start)
                 if ids[0] != f"item-{i % len(photos)}":
                     raise RuntimeError(f"photo {i % len(photos)} did not find itself first")
-            p50, p99 = _percentiles(latencies)
+            p50, p99 = percentiles_ms(latencies)
             rows.append(Row(f"query: top 10 of {collection_size:,}, {how}", 1000 / p50, p50, p99,
                             f"{queries} queries, FLAT index"))
         store.close()
@@ -280,7 +280,7 @@ def bench_ingest(paths: Sequence[Path], url: str) -> Row:
                note=f"batch {BATCH}, 4 requests in flight")
 
 
-def _photo_paths(folder: Path, count: int) -> list[Path]:
+def photo_paths(folder: Path, count: int) -> list[Path]:
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
     if len(paths) < count:
         log.warning("only %d photos under %s", len(paths), folder)
@@ -310,7 +310,7 @@ def bench(
 
     settings = settings or load_settings()
     folder = Path(photos) if photos else resolve_catalog(None, settings)
-    paths = _photo_paths(folder, count)
+    paths = photo_paths(folder, count)
     data = [p.read_bytes() for p in paths]
     choice = choose_model(settings=settings)
     served = ensure_model(choice=choice, settings=settings)

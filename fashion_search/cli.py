@@ -211,6 +211,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(bench_page(rows=args.rows or 10_000, clicks=args.clicks).table())
         return 0
+    if args.suite == "load":
+        from fashion_search.bench.perf_analyzer import bench_load
+
+        print(bench_load(photos=args.photos, count=args.count))
+        return 0
     if args.suite == "int8":
         from fashion_search.bench.int8 import bench_int8
 
@@ -327,12 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="throughput and latency table")
     p.add_argument("--suite", default="throughput",
                    choices=["throughput", "catalogue", "preprocessing", "int8", "soak",
-                            "gpu-prepare", "page"],
+                            "gpu-prepare", "page", "load"],
                    help="embedding paths and queries, catalogue search at scale, the tensor "
                         "(GPU) preprocessing path against the contract, the int8 graph against "
                         "the float one, the server's memory under minutes of load, or gather "
                         "what bench/gpu_check.py needs on a GPU machine, or the demo page's "
-                        "click-to-results time in Chromium")
+                        "click-to-results time in Chromium, or the 1-16 client sweep by "
+                        "Triton's perf_analyzer beside the project's own")
     p.add_argument("--minutes", type=float, default=3.0, help="soak suite: how long to load")
     p.add_argument("--out", type=Path, default=Path("build/gpu-check"),
                    help="gpu-prepare: the bundle folder (ignored by git; copy it to the GPU machine)")

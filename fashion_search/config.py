@@ -61,6 +61,8 @@ class Settings:
     # "float32" serves the exported graph; "int8" serves its int8 variant (export/quantize.py),
     # about twice as fast on a CPU with VNNI, as another model version
     precision: str = field(default_factory=lambda: _env("PRECISION", "float32"))
+    # Triton's perf_analyzer for the load sweep ("" = the one `make perf-analyzer` installs)
+    perf_analyzer: str = field(default_factory=lambda: _env("PERF_ANALYZER", ""))
 
     def __post_init__(self) -> None:
         # refused when settings are made, before any step has done work
