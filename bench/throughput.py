@@ -90,6 +90,10 @@ def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -
     def ort(batch):
         return session.run([tc.EMBEDDING], {tc.PIXELS: _pixels(batch, contract)})
 
+    def ort_colour(batch):  # the same work as the server: embedding and colour descriptor
+        pixels, colours = preprocess_photos(batch, contract, colours=True)
+        return session.run([tc.EMBEDDING], {tc.PIXELS: pixels}), colours
+
     def pipelined(all_photos):
         # the next batch is decoded while onnxruntime runs this one (it releases the GIL)
         batches = [all_photos[i:i + BATCH] for i in range(0, len(all_photos), BATCH)]
@@ -107,6 +111,8 @@ def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -
         Row("PyTorch eager, in-process", _rate(photos, eager, BATCH), note=f"batch {BATCH}, "
             f"{threads} threads"),
         Row("onnxruntime, in-process", _rate(photos, ort, BATCH), note=f"batch {BATCH}"),
+        Row("  + colour descriptor", _rate(photos, ort_colour, BATCH),
+            note="the server's work per photo"),
         Row("  pipelined: next batch decoded alongside", _rate(photos, pipelined, len(photos)),
             note="decode thread + onnxruntime"),
         Row("  bare model, pixels ready", _rate(ready, bare, BATCH),
@@ -161,7 +167,7 @@ def server_stats(url: str) -> dict[str, tuple[int, int, int, int]]:
     """Per model: executions, photos, queue ns, compute ns (Triton's own counters)."""
     client = grpcclient.InferenceServerClient(url)
     out = {}
-    for name in (tc.PREPROCESS, tc.EMBEDDER):
+    for name in served_steps(client):
         stats = client.get_inference_statistics(name).model_stats[0]
         # Per-request counters repeat a batch's time for each request in it; the
         # per-batch-size counters hold each execution's time once.
@@ -173,10 +179,16 @@ def server_stats(url: str) -> dict[str, tuple[int, int, int, int]]:
     return out
 
 
+def served_steps(client: grpcclient.InferenceServerClient) -> list[str]:
+    """The models the served ensemble runs, in order (one on a fused CPU server)."""
+    ensemble = client.get_model_config(tc.ENSEMBLE).config
+    return [step.model_name for step in ensemble.ensemble_scheduling.step]
+
+
 def stage_rows(before: dict, after: dict) -> list[Row]:
     """Where the time goes inside Triton: each stage's capacity per model instance."""
     rows = []
-    for name in (tc.PREPROCESS, tc.EMBEDDER):
+    for name in after:
         runs, photos, queue, compute = (a - b for a, b in zip(after[name], before[name]))
         if not runs or not photos:
             continue

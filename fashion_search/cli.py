@@ -96,7 +96,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     served = ensure_model(checkpoint=args.checkpoint, untuned=args.untuned, settings=settings)
     print(f"model: {served}", flush=True)
     options = ServerOptions(grpc_port=args.grpc_port, http_port=args.http_port,
-                            metrics_port=args.metrics_port)
+                            metrics_port=args.metrics_port, cpu_layout=args.cpu_layout)
     with TritonServer(settings, options) as server:
         print(f"Triton serving on gRPC {server.grpc_url}, HTTP {options.host}:{options.http_port}, "
               f"metrics {options.host}:{options.metrics_port} (Ctrl-C to stop)", flush=True)
@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-port", type=int, default=8001)
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--cpu-layout", choices=["fused", "stages"], default="fused",
+                   help="without a GPU: one model that decodes and embeds (fused), or the GPU "
+                        "deployment's two models (stages)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("index", help="embed a catalogue through Triton into Milvus")

@@ -66,7 +66,10 @@ class EmbeddingClient:
     def info(self) -> ModelInfo:
         if self._info is None:
             try:
-                config = self._client.get_model_config(tc.EMBEDDER).config
+                config = self._client.get_model_config(self.model).config
+                if config.ensemble_scheduling.step:  # the step that embeds carries the facts
+                    config = self._client.get_model_config(
+                        tc.producer(config, tc.EMBEDDING)).config
             except InferenceServerException as err:
                 raise self._unavailable(err) from err
             output = tc.tensor(config, tc.EMBEDDING, output=True)

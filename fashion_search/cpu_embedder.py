@@ -1,8 +1,11 @@
 """Triton Python-backend model that runs the embedder's ONNX file with onnxruntime.
 
 The ``tritonserver`` binary available without a GPU has only the Python
-backend, so on a CPU the ``embedder`` model is this file under the same name,
-inputs and outputs as the ONNX Runtime backend config used on a GPU.
+backend, so on a CPU this file serves the embedder. Given pixels (the
+``embedder`` stage of the two-stage layout) it runs the network; given encoded
+photos (``decode_embed``, the fused CPU layout) it first decodes and fits
+them with the contract its config carries, and answers the colour descriptor
+too, as the ``preprocess`` stage would.
 """
 
 import json
@@ -13,6 +16,15 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+from fashion_search import triton_config as tc
+from fashion_search.errors import ImageError
+from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
+
+
+def _client_error(message):
+    code = getattr(pb_utils.TritonError, "INVALID_ARG", None)
+    return pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
+
 
 class TritonPythonModel:
     def initialize(self, args):
@@ -21,29 +33,57 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         threads = int(os.environ.get("FASHION_SEARCH_ORT_THREADS", "0"))
         options.intra_op_num_threads = threads
-        # Threads that spin between runs take the cores the preprocessing instances need.
+        # Threads that spin between runs take the cores the other instances need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(version_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
-        self.inputs = [t["name"] for t in config["input"]]
-        self.outputs = [t["name"] for t in config["output"]]
+        self.input = config["input"][0]["name"]
+        in_graph = {t.name for t in self.session.get_outputs()}  # the colour is computed here
+        self.outputs = [t["name"] for t in config["output"] if t["name"] in in_graph]
+        self.contract = None
+        if self.input == tc.INPUT_BYTES:
+            params = config["parameters"]
+            self.contract = PreprocessConfig.from_json(params[tc.PREPROCESSING_PARAM]["string_value"])
+
+    def _decoded(self, requests):
+        """Pixels and colours per request, or the reason its photos cannot be used."""
+        answers = []
+        for request in requests:
+            raw = pb_utils.get_input_tensor_by_name(request, self.input).as_numpy().reshape(-1)
+            photos = [value if isinstance(value, bytes) else bytes(value) for value in raw]
+            try:
+                answers.append(preprocess_photos(photos, self.contract, colours=True))
+            except ImageError as err:  # this request's mistake; the others are answered
+                answers.append(err)
+        return answers
 
     def execute(self, requests):
+        if self.contract is None:
+            arrays = [pb_utils.get_input_tensor_by_name(r, self.input).as_numpy()
+                      for r in requests]
+            extra = [{} for _ in requests]
+        else:
+            decoded = self._decoded(requests)
+            arrays = [d[0] for d in decoded if not isinstance(d, ImageError)]
+            extra = [{tc.COLOUR: d[1]} for d in decoded if not isinstance(d, ImageError)]
+        responses = self._run(arrays, extra) if arrays else []
+        if self.contract is None:
+            return responses
+        answered = iter(responses)
+        return [pb_utils.InferenceResponse(error=_client_error(str(d)))
+                if isinstance(d, ImageError) else next(answered) for d in decoded]
+
+    def _run(self, arrays, extra):
         # Requests that Triton batched together run as one onnxruntime call.
-        arrays = [
-            pb_utils.get_input_tensor_by_name(r, self.inputs[0]).as_numpy() for r in requests
-        ]
-        sizes = [a.shape[0] for a in arrays]
         pixels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # no copy of one
-        feeds = {self.inputs[0]: pixels.astype(np.float32, copy=False)}
-        results = self.session.run(self.outputs, feeds)
+        results = self.session.run(self.outputs, {tc.PIXELS: pixels.astype(np.float32, copy=False)})
         responses, start = [], 0
-        for size in sizes:
-            tensors = [
-                pb_utils.Tensor(name, np.ascontiguousarray(value[start:start + size]))
-                for name, value in zip(self.outputs, results)
-            ]
+        for array, more in zip(arrays, extra):
+            end = start + array.shape[0]
+            tensors = [pb_utils.Tensor(name, np.ascontiguousarray(value[start:end]))
+                       for name, value in zip(self.outputs, results)]
+            tensors += [pb_utils.Tensor(name, value) for name, value in more.items()]
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
-            start += size
+            start = end
         return responses

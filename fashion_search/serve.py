@@ -24,12 +24,13 @@ from pathlib import Path
 from fashion_search import triton_config as tc
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import ENV_PREFIX, Settings, load_settings
-from fashion_search.errors import ServedModelMismatch, ServerError
+from fashion_search.errors import ConfigError, ServedModelMismatch, ServerError
 from fashion_search.files import atomic_dir
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_SERVER = Path("/opt/tritonserver")
+CPU_LAYOUTS = ("fused", "stages")
 
 
 @dataclass
@@ -39,6 +40,10 @@ class ServerOptions:
     metrics_port: int = 8002
     host: str = "127.0.0.1"
     startup_timeout_s: float = 180.0
+    # On a CPU, "fused": one model decodes and embeds, in fused_instances processes (one
+    # decodes while another runs the network); "stages": the GPU deployment's two models.
+    cpu_layout: str = "fused"
+    fused_instances: int = 2
     preprocess_instances: int = 2
     embedder_instances: int = 1
     # CPU batching (the templates' GPU batching would only queue photos on a CPU). No
@@ -48,6 +53,11 @@ class ServerOptions:
     cpu_preferred_batches: tuple[int, ...] = (16, 32)
     cpu_queue_delay_us: int = 0
     extra_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.cpu_layout not in CPU_LAYOUTS:
+            raise ConfigError(f"unknown CPU layout {self.cpu_layout!r}; use one of "
+                              f"{', '.join(CPU_LAYOUTS)}")
 
 
 def _pytriton_server_dir() -> Path:
@@ -78,33 +88,47 @@ def prepare_cpu_server(work_dir: Path) -> Path:
 
 
 def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> Path:
-    """Runtime copy of the built repository whose embedder runs onnxruntime in Python."""
+    """Runtime copy of the built repository for a CPU: onnxruntime inside the Python backend.
+
+    Layout "fused" (the default) serves one model that decodes and embeds, behind
+    the same ensemble; "stages" keeps the GPU deployment's two models.
+    """
     onnx_file = source / tc.EMBEDDER / "1" / "model.onnx"
     if not onnx_file.is_file():
         raise ServerError(
             f"{onnx_file} is missing: the model repository {source} is not built; build it "
             "with `fashion-search export`"
         )
+    pre = tc.read_config(source / tc.PREPROCESS / "config.pbtxt")
+    embedder = tc.read_config(source / tc.EMBEDDER / "config.pbtxt")
+    ensemble = tc.read_config(source / tc.ENSEMBLE / "config.pbtxt")
     with atomic_dir(target) as staging:
-        for name in (tc.PREPROCESS, tc.ENSEMBLE):
-            shutil.copytree(source / name, staging / name,
+        (staging / tc.ENSEMBLE / "1").mkdir(parents=True)
+        if options.cpu_layout == "fused":
+            name = tc.DECODE_EMBED
+            tc.write_config(staging / tc.ENSEMBLE / "config.pbtxt",
+                            tc.single_step_ensemble(ensemble, name))
+            config = tc.fused_cpu_model(pre, embedder, options.fused_instances,
+                                        options.cpu_max_batch, options.cpu_preferred_batches,
+                                        options.cpu_queue_delay_us)
+        else:
+            name = tc.EMBEDDER
+            tc.write_config(staging / tc.ENSEMBLE / "config.pbtxt", ensemble)
+            shutil.copytree(source / tc.PREPROCESS, staging / tc.PREPROCESS,
                             ignore=shutil.ignore_patterns("__pycache__", ".gitkeep"))
-        pre = tc.read_config(staging / tc.PREPROCESS / "config.pbtxt")
-        tc.write_config(staging / tc.PREPROCESS / "config.pbtxt",
-                        tc.cpu_variant(pre, options.preprocess_instances, options.cpu_max_batch,
-                                       queue_delay_us=options.cpu_queue_delay_us))
-        embedder_dir = staging / tc.EMBEDDER / "1"
-        embedder_dir.mkdir(parents=True)
-        gpu_config = tc.read_config(source / tc.EMBEDDER / "config.pbtxt")
-        tc.write_config(staging / tc.EMBEDDER / "config.pbtxt",
-                        tc.cpu_variant(gpu_config, options.embedder_instances,
-                                       options.cpu_max_batch, options.cpu_preferred_batches,
-                                       options.cpu_queue_delay_us))
-        shutil.copy2(Path(__file__).with_name("cpu_embedder.py"), embedder_dir / "model.py")
+            tc.write_config(staging / tc.PREPROCESS / "config.pbtxt",
+                            tc.cpu_variant(pre, options.preprocess_instances, options.cpu_max_batch,
+                                           queue_delay_us=options.cpu_queue_delay_us))
+            config = tc.cpu_variant(embedder, options.embedder_instances, options.cpu_max_batch,
+                                    options.cpu_preferred_batches, options.cpu_queue_delay_us)
+        model_dir = staging / name / "1"
+        model_dir.mkdir(parents=True)
+        tc.write_config(staging / name / "config.pbtxt", config)
+        shutil.copy2(Path(__file__).with_name("cpu_embedder.py"), model_dir / "model.py")
         try:
-            os.link(onnx_file, embedder_dir / "model.onnx")
+            os.link(onnx_file, model_dir / "model.onnx")
         except OSError:
-            shutil.copy2(onnx_file, embedder_dir / "model.onnx")
+            shutil.copy2(onnx_file, model_dir / "model.onnx")
     return target
 
 

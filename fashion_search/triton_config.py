@@ -20,6 +20,8 @@ ModelConfig = mc.ModelConfig
 PREPROCESS = "preprocess"
 EMBEDDER = "embedder"
 ENSEMBLE = "embed_image"
+# On a CPU, one model decodes and embeds (serve.ServerOptions.cpu_layout "fused").
+DECODE_EMBED = "decode_embed"
 INPUT_BYTES = "image_bytes"
 PIXELS = "pixel_values"
 EMBEDDING = "embedding"
@@ -112,6 +114,48 @@ def cpu_variant(config: mc.ModelConfig, instances: int = 1, max_batch: int = 64,
     cpu.ClearField("optimization")
     cpu.ClearField("model_warmup")
     return cpu
+
+
+def fused_cpu_model(preprocess: mc.ModelConfig, embedder: mc.ModelConfig, instances: int = 2,
+                    max_batch: int = 64, preferred: tuple[int, ...] = (),
+                    queue_delay_us: int = 0) -> mc.ModelConfig:
+    """The two stages as one CPU model: the preprocess inputs in, every output of both out.
+
+    On a CPU both stages share the same cores, so handing 600 KB of pixels per
+    photo from one Python process to another buys nothing and costs a copy and
+    a round trip; the GPU deployment keeps the stages apart.
+    """
+    fused = cpu_variant(embedder, instances, max_batch, preferred, queue_delay_us)
+    fused.name = DECODE_EMBED
+    del fused.input[:]
+    fused.input.extend(preprocess.input)
+    fused.output.extend(spec for spec in preprocess.output if spec.name != PIXELS)
+    for key in preprocess.parameters:
+        if key not in fused.parameters:
+            fused.parameters[key].CopyFrom(preprocess.parameters[key])
+    return fused
+
+
+def single_step_ensemble(ensemble: mc.ModelConfig, model: str) -> mc.ModelConfig:
+    """``ensemble`` with one step that runs ``model`` on all its inputs for all its outputs."""
+    single = mc.ModelConfig()
+    single.CopyFrom(ensemble)
+    del single.ensemble_scheduling.step[:]
+    step = single.ensemble_scheduling.step.add()
+    step.model_name, step.model_version = model, -1
+    for spec in ensemble.input:
+        step.input_map[spec.name] = spec.name
+    for spec in ensemble.output:
+        step.output_map[spec.name] = spec.name
+    return single
+
+
+def producer(ensemble: mc.ModelConfig, output: str) -> str:
+    """The model of the ensemble step that produces ``output``."""
+    for step in ensemble.ensemble_scheduling.step:
+        if output in step.output_map.values():
+            return step.model_name
+    raise RepositoryError(f"no step of ensemble {ensemble.name} produces {output!r}")
 
 
 def set_warmup_dims(config: mc.ModelConfig, name: str, dims: tuple[int, ...]) -> None:

@@ -48,14 +48,55 @@ def test_batch_and_single_requests_agree(client, parity_photos):
     assert cosine_rows(batch, singles).min() >= 0.9999
 
 
-def test_the_cpu_server_holds_no_lone_photo_back_for_a_batch(client):
-    grpc = grpcclient.InferenceServerClient(client.url)
-    configs = {model: grpc.get_model_config(model).config
-               for model in (tc.PREPROCESS, tc.EMBEDDER)}
+def _served_configs(url: str) -> dict:
+    grpc = grpcclient.InferenceServerClient(url)
+    ensemble = grpc.get_model_config(tc.ENSEMBLE).config
+    configs = {step.model_name: grpc.get_model_config(step.model_name).config
+               for step in ensemble.ensemble_scheduling.step}
     grpc.close()
+    return configs
+
+
+def test_the_cpu_server_decodes_and_embeds_in_one_model_that_holds_no_lone_photo_back(client):
+    configs = _served_configs(client.url)
+    assert list(configs) == [tc.DECODE_EMBED]
+    config = configs[tc.DECODE_EMBED]
+    assert config.dynamic_batching.max_queue_delay_microseconds == 0
+    assert config.instance_group[0].kind == config.instance_group[0].KIND_CPU
+    assert config.instance_group[0].count == ServerOptions().fused_instances
+
+
+@pytest.fixture(scope="module")
+def stages_client(settings, exported, tmp_path_factory):
+    """The GPU deployment's two-stage ensemble, served on the CPU."""
+    home = tmp_path_factory.mktemp("stages")
+    options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
+                            metrics_port=free_port(), cpu_layout="stages")
+    in_home = replace(settings, home=home, model_repository_dir=str(settings.model_repository))
+    with TritonServer(in_home, options) as server:
+        client = EmbeddingClient(server.grpc_url)
+        yield client
+        client.close()
+
+
+def test_the_two_stage_layout_answers_exactly_as_the_fused_one(client, stages_client,
+                                                               parity_photos):
+    configs = _served_configs(stages_client.url)
+    assert list(configs) == [tc.PREPROCESS, tc.EMBEDDER]
     for model, config in configs.items():
         assert config.dynamic_batching.max_queue_delay_microseconds == 0, model
-        assert config.instance_group[0].kind == config.instance_group[0].KIND_CPU
+    photos = [p.read_bytes() for p in parity_photos]
+    fused, stages = client.features(photos), stages_client.features(photos)
+    assert stages_client.info() == client.info()
+    np.testing.assert_allclose(stages.embeddings, fused.embeddings, atol=1e-5)
+    np.testing.assert_array_equal(stages.colours, fused.colours)
+    assert fused.probabilities is None or np.allclose(stages.probabilities, fused.probabilities,
+                                                      atol=1e-5)
+
+
+def test_in_the_two_stage_layout_a_bad_photo_still_gets_the_reason(stages_client):
+    with pytest.raises(EmbeddingError, match="not a readable image"):
+        stages_client.embed([b"\x89PNG\r\n\x1a\n broken"])
 
 
 def test_served_model_says_how_it_was_trained(client, exported):
@@ -111,12 +152,12 @@ def test_server_that_is_down_says_how_to_start_one():
 def test_server_that_fails_to_start_shows_its_log(settings, exported, tmp_path):
     repo = tmp_path / "broken_models"
     shutil.copytree(settings.model_repository, repo)
-    model = repo / "preprocess" / "1" / "model.py"
-    model.write_text("raise RuntimeError('preprocess model is broken on purpose')\n")
+    (repo / tc.EMBEDDER / "1" / "model.onnx").unlink()
+    (repo / tc.EMBEDDER / "1" / "model.onnx").write_text("broken on purpose")
     broken = replace(settings, home=tmp_path / "home", model_repository_dir=str(repo))
     options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
                             metrics_port=free_port(), startup_timeout_s=120)
-    with pytest.raises(ServerError, match="broken on purpose"):
+    with pytest.raises(ServerError, match="(?s)decode_embed.*model.onnx"):
         TritonServer(broken, options).start()
 
 
