@@ -47,7 +47,12 @@ class TritonPythonModel:
             self.contract = PreprocessConfig.from_json(params[tc.PREPROCESSING_PARAM]["string_value"])
 
     def _decoded(self, requests):
-        """Pixels and colours per request, or the reason its photos cannot be used."""
+        """Pixels and colours per request, or why its photos cannot be used (a message).
+
+        Only the message is kept: an exception kept past its ``except`` holds this
+        frame, and with it the request's photos, in a cycle until the garbage
+        collector runs, which under oversized requests grew the server by gigabytes.
+        """
         answers = []
         for request in requests:
             raw = pb_utils.get_input_tensor_by_name(request, self.input).as_numpy().reshape(-1)
@@ -55,24 +60,20 @@ class TritonPythonModel:
             try:
                 answers.append(preprocess_photos(photos, self.contract, colours=True))
             except ImageError as err:  # this request's mistake; the others are answered
-                answers.append(err)
+                answers.append(str(err))
         return answers
 
     def execute(self, requests):
         if self.contract is None:
             arrays = [pb_utils.get_input_tensor_by_name(r, self.input).as_numpy()
                       for r in requests]
-            extra = [{} for _ in requests]
-        else:
-            decoded = self._decoded(requests)
-            arrays = [d[0] for d in decoded if not isinstance(d, ImageError)]
-            extra = [{tc.COLOUR: d[1]} for d in decoded if not isinstance(d, ImageError)]
-        responses = self._run(arrays, extra) if arrays else []
-        if self.contract is None:
-            return responses
-        answered = iter(responses)
-        return [pb_utils.InferenceResponse(error=_client_error(str(d)))
-                if isinstance(d, ImageError) else next(answered) for d in decoded]
+            return self._run(arrays, [{} for _ in requests])
+        decoded = self._decoded(requests)
+        usable = [d for d in decoded if not isinstance(d, str)]
+        answered = iter(self._run([d[0] for d in usable], [{tc.COLOUR: d[1]} for d in usable])
+                        if usable else [])
+        return [pb_utils.InferenceResponse(error=_client_error(d)) if isinstance(d, str)
+                else next(answered) for d in decoded]
 
     def _run(self, arrays, extra):
         # Requests that Triton batched together run as one onnxruntime call.

@@ -142,6 +142,21 @@ def test_a_bad_photo_is_the_clients_mistake_and_fails_only_its_own_request(clien
     assert all(a.shape == (1, 1280) for i, a in enumerate(answers) if i != 3)
 
 
+def test_refused_photos_leave_no_memory_behind(client):
+    from fashion_search.bench.process_memory import program_is, resident_mb
+
+    stubs = program_is("triton_python_backend_stub")
+    junk = b"\xff\xd8" + bytes(20 * 2**20) + b"\xff\xd9"  # 20 MB that is no JPEG
+    with pytest.raises(EmbeddingError):
+        client.embed([junk])  # the first one may size buffers once
+    before = resident_mb(stubs)
+    for _ in range(12):
+        with pytest.raises(EmbeddingError, match="not a readable image|corrupt"):
+            client.embed([junk])
+    # kept past the request, 12 refusals would hold 240 MB
+    assert resident_mb(stubs) - before < 80
+
+
 def test_server_that_is_down_says_how_to_start_one():
     client = EmbeddingClient(f"127.0.0.1:{free_port()}", timeout_s=5)
     assert not client.is_ready()
