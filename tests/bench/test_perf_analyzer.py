@@ -9,6 +9,7 @@ import pytest
 
 from fashion_search.bench.perf_analyzer import (
     LoadPoint,
+    PerfAnalyzer,
     PerfAnalyzerError,
     find_perf_analyzer,
     format_sweep,
@@ -79,6 +80,16 @@ def test_the_installed_binary_loads_its_cuda_runtime(tmp_path):
     assert tool.binary == binary
     assert tool.environment()["LD_LIBRARY_PATH"].split(":")[0] == str(
         tmp_path / "perf-analyzer" / "nvidia" / "cuda_runtime" / "lib")
+
+
+@pytest.mark.unit
+def test_a_binary_without_libb64_says_which_package_to_install(tmp_path):
+    fake = tmp_path / "perf_analyzer"
+    fake.write_text("#!/bin/sh\necho 'perf_analyzer: error while loading shared libraries: "
+                    "libb64.so.0d: cannot open shared object file' >&2\nexit 127\n")
+    fake.chmod(0o755)
+    with pytest.raises(PerfAnalyzerError, match="apt-get install libb64-0d"):
+        measure(PerfAnalyzer(fake), "127.0.0.1:1", tmp_path / "in.json", clients=1)
 
 
 @pytest.fixture(scope="module")

@@ -157,6 +157,13 @@ def test_refused_photos_leave_no_memory_behind(client):
     assert resident_mb(stubs) - before < 80
 
 
+def test_an_unknown_cpu_layout_is_refused_before_anything_starts():
+    from fashion_search.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown CPU layout 'pipelined'; use one of fused, stages"):
+        ServerOptions(cpu_layout="pipelined")
+
+
 def test_server_that_is_down_says_how_to_start_one():
     client = EmbeddingClient(f"127.0.0.1:{free_port()}", timeout_s=5)
     assert not client.is_ready()
