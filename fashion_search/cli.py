@@ -18,7 +18,13 @@ from dataclasses import fields
 from pathlib import Path
 
 from fashion_search import colour
-from fashion_search.config import BATCH_SIZE, DEFAULT_BACKBONE, KEEP_COLLECTIONS, load_settings
+from fashion_search.config import (
+    BATCH_SIZE,
+    CPU_LAYOUTS,
+    DEFAULT_BACKBONE,
+    KEEP_COLLECTIONS,
+    load_settings,
+)
 from fashion_search.errors import FashionSearchError, MissingInput
 from fashion_search.training.config import TrainConfig
 
@@ -290,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-port", type=int, default=8001)
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--metrics-port", type=int, default=8002)
-    p.add_argument("--cpu-layout", choices=["fused", "stages"], default="fused",
+    p.add_argument("--cpu-layout", choices=CPU_LAYOUTS, default=CPU_LAYOUTS[0],
                    help="without a GPU: one model that decodes and embeds (fused), or the GPU "
                         "deployment's two models (stages)")
     p.set_defaults(func=_cmd_serve)

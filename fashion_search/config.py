@@ -25,6 +25,8 @@ KEEP_COLLECTIONS = 2
 BATCH_SIZE = 32
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRECISIONS = ("float32", "int8")
+# How a server without a GPU lays out its models (serve.ServerOptions.cpu_layout).
+CPU_LAYOUTS = ("fused", "stages")
 
 
 def _env(name: str, default: str) -> str:

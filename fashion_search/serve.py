@@ -23,14 +23,13 @@ from pathlib import Path
 
 from fashion_search import triton_config as tc
 from fashion_search.client import EmbeddingClient
-from fashion_search.config import ENV_PREFIX, Settings, load_settings
+from fashion_search.config import CPU_LAYOUTS, ENV_PREFIX, Settings, load_settings
 from fashion_search.errors import ConfigError, ServedModelMismatch, ServerError
 from fashion_search.files import atomic_dir
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_SERVER = Path("/opt/tritonserver")
-CPU_LAYOUTS = ("fused", "stages")
 
 
 @dataclass
