@@ -6,6 +6,9 @@ backend, so on a CPU this file serves the embedder. Given pixels (the
 photos (``decode_embed``, the fused CPU layout) it first decodes and fits
 them with the contract its config carries, and answers the colour descriptor
 too, as the ``preprocess`` stage would.
+
+Its instances share the CPU's cores: alone, an instance runs the network on
+all of them; while another instance is busy, on its share (``instance_board``).
 """
 
 import json
@@ -18,6 +21,7 @@ import triton_python_backend_utils as pb_utils
 
 from fashion_search import triton_config as tc
 from fashion_search.errors import ImageError
+from fashion_search.instance_board import InstanceBoard, thread_shares
 from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
 
 
@@ -26,18 +30,29 @@ def _client_error(message):
     return pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
 
 
+def _session(path, threads):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    # Threads that spin between runs take the cores the other instances need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # The two sessions of an instance share one memory arena (registered below).
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
-        version_dir = Path(args["model_repository"]) / args["model_version"]
-        options = ort.SessionOptions()
-        threads = int(os.environ.get("FASHION_SEARCH_ORT_THREADS", "0"))
-        options.intra_op_num_threads = threads
-        # Threads that spin between runs take the cores the other instances need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(version_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
+        instances = sum(group.get("count", 1) for group in config.get("instance_group", [])) or 1
+        cores = int(os.environ.get("FASHION_SEARCH_ORT_THREADS", "0")) or os.cpu_count() or 1
+        alone, crowded = thread_shares(cores, instances)
+        ort.create_and_register_allocator(
+            ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                              ort.OrtMemType.DEFAULT), None)
+        self.session = _session(path, alone)
+        self.crowded = _session(path, crowded) if crowded != alone else self.session
+        self.board = InstanceBoard.for_triton_instance(args, instances)
         self.input = config["input"][0]["name"]
         in_graph = {t.name for t in self.session.get_outputs()}  # the colour is computed here
         self.outputs = [t["name"] for t in config["output"] if t["name"] in in_graph]
@@ -64,6 +79,13 @@ class TritonPythonModel:
         return answers
 
     def execute(self, requests):
+        with self.board.running():
+            return self._execute(requests)
+
+    def finalize(self):
+        self.board.close()
+
+    def _execute(self, requests):
         if self.contract is None:
             arrays = [pb_utils.get_input_tensor_by_name(r, self.input).as_numpy()
                       for r in requests]
@@ -78,7 +100,8 @@ class TritonPythonModel:
     def _run(self, arrays, extra):
         # Requests that Triton batched together run as one onnxruntime call.
         pixels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # no copy of one
-        results = self.session.run(self.outputs, {tc.PIXELS: pixels.astype(np.float32, copy=False)})
+        session = self.crowded if self.board.others_running() else self.session
+        results = session.run(self.outputs, {tc.PIXELS: pixels.astype(np.float32, copy=False)})
         responses, start = [], 0
         for array, more in zip(arrays, extra):
             end = start + array.shape[0]

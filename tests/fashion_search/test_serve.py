@@ -48,6 +48,37 @@ def test_batch_and_single_requests_agree(client, parity_photos):
     assert cosine_rows(batch, singles).min() >= 0.9999
 
 
+def test_photos_from_many_clients_at_once_get_the_embeddings_a_lone_photo_gets(client,
+                                                                              parity_photos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [p.read_bytes() for p in parity_photos] * 3
+    alone = np.stack([client.embed_one(p) for p in photos])
+    clients = [EmbeddingClient(client.url) for _ in range(8)]
+    with ThreadPoolExecutor(len(clients)) as pool:  # instances busy together share the cores
+        crowded = list(pool.map(lambda i: clients[i % 8].embed_one(photos[i]),
+                                range(len(photos))))
+    for other in clients:
+        other.close()
+    np.testing.assert_allclose(np.stack(crowded), alone, atol=1e-5)
+
+
+def test_the_instances_share_a_board_that_goes_when_the_server_stops(settings, exported,
+                                                                     parity_photos, tmp_path):
+    from fashion_search.instance_board import board_folder
+
+    options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
+                            metrics_port=free_port())
+    own = replace(settings, home=tmp_path, model_repository_dir=str(settings.model_repository))
+    with TritonServer(own, options) as server:
+        board = board_folder() / f"fashion-search-{server.process.pid}-{tc.DECODE_EMBED}.board"
+        lone = EmbeddingClient(server.grpc_url)
+        assert lone.embed([parity_photos[0].read_bytes()]).shape == (1, lone.info().dim)
+        lone.close()
+        assert board.read_bytes() == bytes(options.fused_instances)  # nobody busy now
+    assert not board.exists()
+
+
 def _served_configs(url: str) -> dict:
     grpc = grpcclient.InferenceServerClient(url)
     ensemble = grpc.get_model_config(tc.ENSEMBLE).config

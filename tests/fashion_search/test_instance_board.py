@@ -1,0 +1,98 @@
+"""The board that lets a served model's instances, each in its own process, share the cores."""
+
+import multiprocessing
+import os
+
+import pytest
+
+from fashion_search.instance_board import InstanceBoard, instance_slot, thread_shares
+
+pytestmark = pytest.mark.unit
+
+
+def test_an_instance_sees_the_others_running_but_not_itself(tmp_path):
+    first, second = (InstanceBoard("model", 2, slot, tmp_path) for slot in (0, 1))
+    assert not first.others_running() and not second.others_running()
+    with first.running():
+        assert second.others_running()
+        assert not first.others_running()
+    assert not second.others_running()
+    first.close()
+    second.close()
+
+
+def test_a_batch_that_fails_does_not_leave_its_instance_marked_busy(tmp_path):
+    board, other = (InstanceBoard("fails", 2, slot, tmp_path) for slot in (0, 1))
+    with pytest.raises(RuntimeError), board.running():
+        raise RuntimeError("a bad batch")
+    assert not other.others_running()
+    board.close()
+    other.close()
+
+
+def _run_until_told(key: str, folder, started, finish) -> None:
+    board = InstanceBoard(key, 2, 1, folder)
+    with board.running():
+        started.set()
+        finish.wait(30)
+    board.close()
+
+
+def test_another_process_running_is_seen(tmp_path):
+    context = multiprocessing.get_context("spawn")  # as Triton starts its instances
+    started, finish = context.Event(), context.Event()
+    board = InstanceBoard("across", 2, 0, tmp_path)
+    other = context.Process(target=_run_until_told, args=("across", tmp_path, started, finish))
+    other.start()
+    try:
+        assert started.wait(60)
+        assert board.others_running()
+    finally:
+        finish.set()
+        other.join(60)
+    assert other.exitcode == 0
+    assert not board.others_running()
+    board.close()
+
+
+def test_a_slot_left_set_by_a_server_that_died_is_cleared_when_its_instance_starts(tmp_path):
+    (tmp_path / "fashion-search-old.board").write_bytes(b"\x01\x01")
+    board = InstanceBoard("old", 2, 1, tmp_path)
+    assert board.others_running()  # slot 0 has not started yet
+    assert (tmp_path / "fashion-search-old.board").read_bytes() == b"\x01\x00"
+    board.close()
+
+
+def test_closing_removes_the_board_once(tmp_path):
+    boards = [InstanceBoard("gone", 2, slot, tmp_path) for slot in (0, 1)]
+    assert [p.name for p in tmp_path.iterdir()] == ["fashion-search-gone.board"]
+    for board in boards:
+        board.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_board_is_keyed_by_the_server_process_and_the_model(tmp_path, monkeypatch):
+    monkeypatch.setattr("fashion_search.instance_board.board_folder", lambda: tmp_path)
+    board = InstanceBoard.for_triton_instance(
+        {"model_name": "decode_embed", "model_instance_name": "decode_embed_0_1"}, 2)
+    assert board.path == tmp_path / f"fashion-search-{os.getppid()}-decode_embed.board"
+    assert board.slot == 1
+    board.close()
+
+
+@pytest.mark.parametrize(("name", "slot"), [("decode_embed_0_1", 1), ("decode_embed_0_0", 0),
+                                            ("embedder_0", 0), ("embedder", 0)])
+def test_the_slot_is_the_instance_index_in_tritons_name(name, slot):
+    assert instance_slot(name) == slot
+
+
+def test_a_slot_outside_the_board_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="slot 2 is outside a board of 2"):
+        InstanceBoard("small", 2, 2, tmp_path)
+
+
+@pytest.mark.parametrize(("cores", "instances", "shares"),
+                         [(2, 2, (2, 1)), (16, 2, (16, 8)), (2, 3, (2, 1)), (4, 1, (4, 4)),
+                          (1, 2, (1, 1))])
+def test_a_busy_neighbour_halves_the_threads_but_never_to_none(cores, instances, shares):
+    assert thread_shares(cores, instances) == shares
