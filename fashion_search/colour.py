@@ -58,25 +58,25 @@ def _centre(height: int, width: int) -> np.ndarray:
     return centre
 
 
-def _weights(rgb: np.ndarray) -> np.ndarray:
+def _weights(planes: np.ndarray) -> np.ndarray:
     """Centre-weighted, with pixels close to the border's colour counted little."""
-    height, width = rgb.shape[:2]
-    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    background = np.median(border, axis=0)
-    near = np.linalg.norm(rgb - background, axis=-1) < BACKGROUND_DISTANCE
-    return _centre(height, width) * np.where(near, BACKGROUND_WEIGHT, 1.0)
+    border = np.concatenate([planes[:, 0], planes[:, -1], planes[:, :, 0], planes[:, :, -1]],
+                            axis=1)
+    background = np.median(border, axis=1)
+    red, green, blue = planes - background[:, None, None]
+    near = np.sqrt(red * red + green * green + blue * blue) < BACKGROUND_DISTANCE
+    return _centre(*planes.shape[1:]) * np.where(near, BACKGROUND_WEIGHT, 1.0)
 
 
 def colour_descriptor(fitted: np.ndarray) -> np.ndarray:
     """``DIM`` float32 values, unit L2 norm, from a fitted HxWx3 uint8 photo."""
-    rgb = np.asarray(fitted)[::STEP, ::STEP, :3].astype(np.float32) / 255.0
-    weights = _weights(rgb).ravel()
-    red, green, blue = np.ascontiguousarray(rgb.reshape(-1, 3).T)
-    hue, saturation, value = _hsv(red, green, blue)
-    histogram = np.zeros(DIM, dtype=np.float64)
+    # Channel planes (3, h, w): numpy is slow along a last axis of three.
+    planes = (np.asarray(fitted)[::STEP, ::STEP, :3].transpose(2, 0, 1)
+              .astype(np.float32, order="C") / 255.0)
+    weights = _weights(planes).ravel()
+    hue, saturation, value = (part.ravel() for part in _hsv(*planes))
     grey = saturation < SATURATION_EDGES[0]
     grey_bin = HUE_BINS * len(SATURATION_EDGES) * 2 + np.searchsorted(GREY_EDGES, value[grey])
-    np.add.at(histogram, grey_bin, weights[grey])
     colour = ~grey
     # Hue is soft-binned between the two nearest bin centres, so a hue on a bin
     # edge does not flip the descriptor.
@@ -86,9 +86,12 @@ def colour_descriptor(fitted: np.ndarray) -> np.ndarray:
     sat_bin = np.searchsorted(SATURATION_EDGES, saturation[colour], side="right") - 1
     val_bin = (value[colour] >= VALUE_EDGE).astype(np.int64)
     cell = (sat_bin * 2 + val_bin) * HUE_BINS
-    for hue_bin, share in (((lower % HUE_BINS).astype(np.int64), 1 - upper_share),
-                           (((lower + 1) % HUE_BINS).astype(np.int64), upper_share)):
-        np.add.at(histogram, cell + hue_bin, weights[colour] * share)
+    coloured = weights[colour]
+    # One weighted count over every pixel's bins: grey, then each hue's two shares.
+    bins = np.concatenate([grey_bin, cell + (lower % HUE_BINS).astype(np.int64),
+                           cell + ((lower + 1) % HUE_BINS).astype(np.int64)])
+    shares = np.concatenate([weights[grey], coloured * (1 - upper_share), coloured * upper_share])
+    histogram = np.bincount(bins, shares, minlength=DIM)
     total = histogram.sum()
     if total <= 0:  # cannot happen with positive weights; keeps the vector unit anyway
         histogram[-1], total = 1.0, 1.0
