@@ -47,7 +47,8 @@ def test_a_box_drawn_on_the_photo_searches_just_that_garment(page, two_garments,
     page.locator("#status").get_by_text("Corner set").wait_for(timeout=30_000)
     click_at(page, *corners[1])
     message = wait_for_results(page, "the box you drew")
-    assert page.locator("#searched img").first.is_visible()
+    # the part searched is shown beside the results (painted with them, loaded just after)
+    page.locator("#searched img").first.wait_for(state="visible", timeout=10_000)
     texts = captions(page)
     assert texts[0].startswith(f"{category} ·"), texts  # the garment in the box, found first
     assert "two-garments.png" in message
