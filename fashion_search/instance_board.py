@@ -48,18 +48,26 @@ class InstanceBoard:
     def __init__(self, key: str, count: int, slot: int, folder: Path | None = None):
         if not 0 <= slot < count:
             raise ValueError(f"instance slot {slot} is outside a board of {count}")
-        self.path = (folder or board_folder()) / f"fashion-search-{key}.board"
+        self.path: Path | None = (folder or board_folder()) / f"fashion-search-{key}.board"
         self.slot = slot
         self._others = [i for i in range(count) if i != slot]
+        try:
+            self._map = self._shared(count)
+        except OSError as err:  # serving matters more than sharing: act as if alone
+            log.warning("cannot share the board %s (%s); this instance will use every core "
+                        "even when the others are busy", self.path, err)
+            self._map, self.path = mmap.mmap(-1, count), None
+        self._map[slot] = 0  # a slot left set by a server that died is cleared
+        log.debug("instance %d of %d on the board %s", slot, count, self.path)
+
+    def _shared(self, count: int) -> mmap.mmap:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if os.fstat(fd).st_size < count:
                 os.ftruncate(fd, count)
-            self._map = mmap.mmap(fd, count)
+            return mmap.mmap(fd, count)
         finally:
             os.close(fd)
-        self._map[slot] = 0  # a slot left set by a server that died is cleared
-        log.debug("instance %d of %d on the board %s", slot, count, self.path)
 
     @classmethod
     def for_triton_instance(cls, args: dict, count: int) -> InstanceBoard:
@@ -83,4 +91,5 @@ class InstanceBoard:
     def close(self) -> None:
         """Unmaps the board; the first instance to close removes its file."""
         self._map.close()
-        self.path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)

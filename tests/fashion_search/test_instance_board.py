@@ -86,6 +86,17 @@ def test_the_slot_is_the_instance_index_in_tritons_name(name, slot):
     assert instance_slot(name) == slot
 
 
+def test_a_board_that_cannot_be_shared_leaves_the_instance_serving_alone(tmp_path, caplog):
+    missing = tmp_path / "no-such-folder"
+    with caplog.at_level("WARNING", logger="fashion_search.instance_board"):
+        board = InstanceBoard("nowhere", 2, 0, missing)
+    assert "will use every core" in caplog.text and str(missing) in caplog.text
+    with board.running():
+        assert not board.others_running()
+    board.close()
+    assert not missing.exists()
+
+
 def test_a_slot_outside_the_board_is_refused(tmp_path):
     with pytest.raises(ValueError, match="slot 2 is outside a board of 2"):
         InstanceBoard("small", 2, 2, tmp_path)
