@@ -2,9 +2,10 @@
 
 Triton runs each Python-backend instance in a process of its own. On a CPU the
 instances share the cores: one instance alone should use them all, but two
-that each ask for every core make four threads fight over two cores and lose
-about a tenth of the throughput. So an instance looks at this board before it
-runs the network, and takes its share of the cores when another is busy.
+that each ask for every core make four threads fight over two cores: on two
+cores that cost 7% of the photos/s at 8 clients and 17% with four batches in
+flight. So an instance looks at this board before it runs the network, and
+takes its share of the cores when another is busy.
 
 The board is a small shared file, one byte per instance. Each instance writes
 only its own byte, so no lock is needed; a stale read costs one batch the

@@ -65,16 +65,39 @@ def test_photos_from_many_clients_at_once_get_the_embeddings_a_lone_photo_gets(c
 
 def test_the_instances_share_a_board_that_goes_when_the_server_stops(settings, exported,
                                                                      parity_photos, tmp_path):
+    import threading
+
     from fashion_search.instance_board import board_folder
 
     options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
                             metrics_port=free_port())
     own = replace(settings, home=tmp_path, model_repository_dir=str(settings.model_repository))
+    photos = [p.read_bytes() for p in parity_photos]
     with TritonServer(own, options) as server:
         board = board_folder() / f"fashion-search-{server.process.pid}-{tc.DECODE_EMBED}.board"
-        lone = EmbeddingClient(server.grpc_url)
-        assert lone.embed([parity_photos[0].read_bytes()]).shape == (1, lone.info().dim)
-        lone.close()
+        clients = [EmbeddingClient(server.grpc_url) for _ in range(8)]
+        done = threading.Event()
+
+        def load(client: EmbeddingClient) -> None:
+            while not done.is_set():
+                client.embed_one(photos[0])
+
+        threads = [threading.Thread(target=load, args=(c,)) for c in clients]
+        for thread in threads:
+            thread.start()
+        seen = set()
+        try:  # under load each instance marks itself busy on its own byte
+            for _ in range(2000):
+                seen.add(board.read_bytes())
+                if bytes([1] * options.fused_instances) in seen:
+                    break
+        finally:
+            done.set()
+            for thread in threads:
+                thread.join()
+            for client in clients:
+                client.close()
+        assert bytes([1] * options.fused_instances) in seen, seen
         assert board.read_bytes() == bytes(options.fused_instances)  # nobody busy now
     assert not board.exists()
 
