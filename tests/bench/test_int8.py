@@ -1,9 +1,14 @@
-"""The int8 bench's paired interval says how sure a recall change is."""
+"""The int8 bench's paired interval says how sure a recall change is, and its recipe
+figures never look at the unseen pairs."""
 
 import numpy as np
 import pytest
 
-from fashion_search.bench.int8 import paired_interval
+from fashion_search.bench.int8 import TRAINED_QUERIES, paired_interval, trained_pairs
+from fashion_search.training.data import pair_items
+from fashion_search.training.evaluate import street_to_shop_set
+from fashion_search.training.pairs import read_pairs
+from tests.conftest import STREET2SHOP, require
 
 pytestmark = pytest.mark.unit
 
@@ -28,3 +33,16 @@ def test_a_loss_reads_negative():
     second[::4] = 0
     mean, low, high = paired_interval(first, second)
     assert mean == pytest.approx(-0.25) and low < mean < high < 0
+
+
+def test_the_recipe_is_chosen_ontrained_pairs_never_on_unseen_ones():
+    source = require(STREET2SHOP)
+    unseen = street_to_shop_set(source, 500, 0, None)
+    trained = trained_pairs(source, {"unseen_pairs": 500, "seed": 0}, unseen)
+    assert len(trained.queries) == TRAINED_QUERIES
+    assert not {i.path for i in trained.queries} & {i.path for i in unseen.queries}
+    assert trained.gallery is unseen.gallery
+    shop_of = {q.path: unseen.gallery[m].path for q, m in zip(trained.queries, trained.matches)}
+    pairs = {pair_items(p, source.name)[0].path: pair_items(p, source.name)[1].path
+             for p in read_pairs(source)}
+    assert all(pairs[street] == shop for street, shop in shop_of.items())

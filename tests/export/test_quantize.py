@@ -10,7 +10,13 @@ from onnx import helper
 
 from fashion_search import triton_config as tc
 from fashion_search.errors import ConfigError
-from fashion_search.export.quantize import INT8_MIN_COSINE, SUFFIX, float_nodes, quantize_int8
+from fashion_search.export.quantize import (
+    FLOAT_CONVS,
+    INT8_MIN_COSINE,
+    SUFFIX,
+    float_nodes,
+    quantize_int8,
+)
 from fashion_search.export.repository import built_version
 from fashion_search.export.run import ensure_model, export
 from fashion_search.onnx_graph import graph_signature, onnx_session, read_metadata
@@ -38,28 +44,32 @@ def test_the_int8_graph_embeds_like_the_float_one_under_its_own_version(exported
 
 
 @pytest.mark.integration
-def test_every_convolution_is_quantized(exported, parity_photos,
-                                                                     tmp_path):
+def test_every_convolution_after_the_first_blocks_is_quantized(exported, parity_photos,
+                                                             tmp_path):
     photos = [p.read_bytes() for p in parity_photos]
     out = quantize_int8(exported.onnx_path, tmp_path / "int8.onnx", photos, PreprocessConfig())
     graph = onnx.load(str(out)).graph
     dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
     convs = [n for n in graph.node if n.op_type == "Conv"]
     assert len(convs) > 10
-    assert all(n.input[1] in dequantized for n in convs)
+    assert [n.input[1] in dequantized for n in convs] == ([False] * FLOAT_CONVS
+                                                          + [True] * (len(convs) - FLOAT_CONVS))
 
 
 @pytest.mark.unit
-def test_only_the_heads_are_left_in_float():
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="stem"),
-             helper.make_node("GlobalAveragePool", ["c"], ["p"], name="pool"),
+def test_the_first_convolutions_and_the_heads_are_left_in_float():
+    convs = [helper.make_node("Conv", [f"c{i}", f"w{i}"], [f"c{i + 1}"], name=f"conv{i}")
+             for i in range(FLOAT_CONVS + 2)]
+    nodes = [helper.make_node("Identity", ["x"], ["c0"], name="input"), *convs,
+             helper.make_node("GlobalAveragePool", [f"c{len(convs)}"], ["p"], name="pool"),
              helper.make_node("Flatten", ["p"], ["f"], name="flat"),
              helper.make_node("Gemm", ["f", "pw", "pb"], ["e"], name="projection"),
              helper.make_node("MatMul", ["e", "cw"], ["l"], name="classifier")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
         "x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])], [helper.make_tensor_value_info(
         "l", onnx.TensorProto.FLOAT, [1, 2])])
-    assert float_nodes(graph) == ["projection", "classifier"]
+    assert float_nodes(graph) == ([f"conv{i}" for i in range(FLOAT_CONVS)]
+                                  + ["projection", "classifier"])
 
 
 @pytest.mark.integration
