@@ -68,6 +68,30 @@ def _records(items: Sequence[CatalogItem]) -> list[dict[str, Any]]:
             for i in items]
 
 
+def start_ray(address: str | None, workers: int) -> None:
+    """Join the cluster at ``address``, or start a local Ray for this process.
+
+    A local Ray on a small, busy machine can take more than its default 30 s
+    to start its control store, and now and then its node manager misses the
+    30 s Ray allows it (not configurable); one more start gets it up.
+    """
+    import ray
+
+    if address:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        return
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
+    for attempt in (1, 2):
+        try:
+            ray.init(include_dashboard=False, log_to_driver=False, num_cpus=max(2, workers))
+            return
+        except Exception as err:  # Ray raises a bare Exception for this
+            if attempt == 2 or "timed out during startup" not in str(err):
+                raise
+            log.warning("the local Ray did not start (%s); starting it once more", err)
+            ray.shutdown()
+
+
 def rebuild_distributed(
     items: Sequence[CatalogItem], triton_urls: Sequence[str], milvus_uri: str,
     token: str = "", alias: str = DEFAULT_ALIAS, catalog: str = "", workers: int = 2,
@@ -95,12 +119,7 @@ def rebuild_distributed(
             store.create_collection(CollectionInfo.for_model(name, info, alias, catalog, run,
                                                              columns))
             if not ray.is_initialized():
-                if not ray_address:
-                    # A local Ray on a small, busy machine can take more than its default
-                    # 30 s to start its control store.
-                    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
-                ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                         **({} if ray_address else {"num_cpus": max(2, workers)}))
+                start_ray(ray_address, workers)
             try:
                 results = ray.data.from_items(_records(items)).map_batches(
                     EmbedAndWrite, batch_size=batch_size, concurrency=workers, num_cpus=0.5,
