@@ -9,7 +9,9 @@ takes its share of the cores when another is busy.
 
 The board is a small shared file, one byte per instance. Each instance writes
 only its own byte, so no lock is needed; a stale read costs one batch the
-less suited thread count, never a wrong answer.
+less suited thread count, never a wrong answer. The first instance to stop
+removes the file (the others keep their mapping); files of servers that were killed before they could are
+removed when the next server's instances start.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SHARED_MEMORY = Path("/dev/shm")
+PREFIX = "fashion-search-"
 
 
 def board_folder() -> Path:
@@ -43,13 +46,37 @@ def thread_shares(cores: int, instances: int) -> tuple[int, int]:
     return cores, max(1, cores // max(instances, 1))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_boards(folder: Path) -> list[Path]:
+    """Remove the boards of servers that are gone; those of running servers stay."""
+    removed = []
+    for path in folder.glob(f"{PREFIX}*.board"):
+        pid = path.name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        log.info("removed %d board(s) left by servers that were killed: %s", len(removed),
+                 ", ".join(p.name for p in removed))
+    return removed
+
+
 class InstanceBoard:
     """One byte per instance of a model, shared by the instances' processes."""
 
     def __init__(self, key: str, count: int, slot: int, folder: Path | None = None):
         if not 0 <= slot < count:
             raise ValueError(f"instance slot {slot} is outside a board of {count}")
-        self.path: Path | None = (folder or board_folder()) / f"fashion-search-{key}.board"
+        self.path: Path | None = (folder or board_folder()) / f"{PREFIX}{key}.board"
         self.slot = slot
         self._others = [i for i in range(count) if i != slot]
         try:
@@ -76,7 +103,10 @@ class InstanceBoard:
         # The stub's parent is the server: instances of one server share a board,
         # two servers on one machine do not.
         key = f"{os.getppid()}-{args['model_name']}"
-        return cls(key, max(count, 1), min(instance_slot(args["model_instance_name"]), count - 1))
+        folder = board_folder()
+        remove_stale_boards(folder)
+        slot = min(instance_slot(args["model_instance_name"]), count - 1)
+        return cls(key, max(count, 1), slot, folder)
 
     @contextmanager
     def running(self) -> Iterator[None]:

@@ -5,7 +5,12 @@ import os
 
 import pytest
 
-from fashion_search.instance_board import InstanceBoard, instance_slot, thread_shares
+from fashion_search.instance_board import (
+    InstanceBoard,
+    instance_slot,
+    remove_stale_boards,
+    thread_shares,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -77,6 +82,29 @@ def test_the_board_is_keyed_by_the_server_process_and_the_model(tmp_path, monkey
         {"model_name": "decode_embed", "model_instance_name": "decode_embed_0_1"}, 2)
     assert board.path == tmp_path / f"fashion-search-{os.getppid()}-decode_embed.board"
     assert board.slot == 1
+    board.close()
+
+
+def _dead_pid() -> int:
+    process = multiprocessing.get_context("spawn").Process(target=int)
+    process.start()
+    process.join()
+    return process.pid
+
+
+def test_boards_of_killed_servers_are_removed_when_an_instance_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr("fashion_search.instance_board.board_folder", lambda: tmp_path)
+    dead = [tmp_path / f"fashion-search-{_dead_pid()}-{model}.board"
+            for model in ("decode_embed", "embedder")]
+    running = tmp_path / f"fashion-search-{os.getpid()}-decode_embed.board"
+    other = tmp_path / "fashion-search-notes.board"
+    for path in (*dead, running, other):
+        path.write_bytes(b"\x01\x00")
+    board = InstanceBoard.for_triton_instance(
+        {"model_name": "decode_embed", "model_instance_name": "decode_embed_0_0"}, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [running.name, other.name, board.path.name])
+    assert remove_stale_boards(tmp_path) == []
     board.close()
 
 
