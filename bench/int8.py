@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -88,10 +89,15 @@ def _validation(settings: Settings) -> tuple[list, list, np.ndarray]:
     return queries, index, same
 
 
-def trained_pairs(source, split: dict, gallery_of: StreetToShop) -> StreetToShop:
-    """Street photos of pairs the model trained on, against the unseen set's gallery."""
+def trained_pairs(source: Path, split: dict, gallery_of: StreetToShop) -> StreetToShop:
+    """Street photos of pairs the model trained on, against the unseen set's gallery
+    (embedded once for both)."""
     pairs, train, _ = load_pairs(source, split.get("unseen_pairs", 500), split.get("seed", 0),
                                  None)
+    if [i.path for i in gallery_of.gallery] != [pair_items(p, source.name)[1].path
+                                                for p in pairs]:
+        raise ValueError(f"the gallery given is not the shop photos of {source}'s pairs, in "
+                         "order; build it with street_to_shop_set from the same split")
     position = {p.id: n for n, p in enumerate(pairs)}
     chosen = train[::max(1, len(train) // TRAINED_QUERIES)][:TRAINED_QUERIES]
     return StreetToShop([pair_items(p, source.name)[0] for p in chosen], gallery_of.gallery,

@@ -9,9 +9,10 @@ convolutions (the stem and the first two blocks, at 112x112 and 56x56).
 That is where int8 noise enters the network and then compounds: recipes
 compared on street photos of trained pairs and on the validation photos
 of clothing-dataset-small (README) put the float graph's first street
-result first in 72% of queries with every convolution quantized, 84% with
-three kept in float, 90% with six, 93% with nine; six is the knee, at
-three quarters of the fully quantized graph's speed. Its embeddings are close
+result first in 74% of queries with every convolution quantized, 84% with
+three kept in float, 91% with six, 93% with nine (one calibration set for
+all four); six is the knee, at about three quarters of the fully quantized
+graph's speed. Its embeddings are close
 to the float graph's but not equal, so it is another model: it carries its
 own model version, and a catalogue indexed with one is searched with the
 same one.

@@ -10,14 +10,14 @@ from fashion_search.training.evaluate import street_to_shop_set
 from fashion_search.training.pairs import read_pairs
 from tests.conftest import STREET2SHOP, require
 
-pytestmark = pytest.mark.unit
 
-
+@pytest.mark.unit
 def test_the_same_hits_change_nothing_with_certainty():
     hits = np.array([1, 0, 1, 1, 0] * 20)
     assert paired_interval(hits, hits) == (0.0, 0.0, 0.0)
 
 
+@pytest.mark.unit
 def test_a_change_on_few_queries_has_an_interval_that_spans_it():
     first = np.zeros(500)
     second = first.copy()
@@ -27,6 +27,7 @@ def test_a_change_on_few_queries_has_an_interval_that_spans_it():
     assert 0.0 <= low < 0.02 < high < 0.04
 
 
+@pytest.mark.unit
 def test_a_loss_reads_negative():
     first = np.ones(200)
     second = first.copy()
@@ -35,7 +36,8 @@ def test_a_loss_reads_negative():
     assert mean == pytest.approx(-0.25) and low < mean < high < 0
 
 
-def test_the_recipe_is_chosen_ontrained_pairs_never_on_unseen_ones():
+@pytest.mark.integration
+def test_the_recipe_is_chosen_on_trained_pairs_never_on_unseen_ones():
     source = require(STREET2SHOP)
     unseen = street_to_shop_set(source, 500, 0, None)
     trained = trained_pairs(source, {"unseen_pairs": 500, "seed": 0}, unseen)
@@ -46,3 +48,12 @@ def test_the_recipe_is_chosen_ontrained_pairs_never_on_unseen_ones():
     pairs = {pair_items(p, source.name)[0].path: pair_items(p, source.name)[1].path
              for p in read_pairs(source)}
     assert all(pairs[street] == shop for street, shop in shop_of.items())
+
+
+@pytest.mark.integration
+def test_a_gallery_of_other_pairs_is_refused():
+    source = require(STREET2SHOP)
+    other = street_to_shop_set(source, 500, 1, None)
+    other.gallery = other.gallery[::-1]
+    with pytest.raises(ValueError, match="gallery"):
+        trained_pairs(source, {"unseen_pairs": 500, "seed": 0}, other)

@@ -45,7 +45,7 @@ def test_the_int8_graph_embeds_like_the_float_one_under_its_own_version(exported
 
 @pytest.mark.integration
 def test_every_convolution_after_the_first_blocks_is_quantized(exported, parity_photos,
-                                                             tmp_path):
+                                                              tmp_path):
     photos = [p.read_bytes() for p in parity_photos]
     out = quantize_int8(exported.onnx_path, tmp_path / "int8.onnx", photos, PreprocessConfig())
     graph = onnx.load(str(out)).graph
