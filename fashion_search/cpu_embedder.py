@@ -20,14 +20,10 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 from fashion_search import triton_config as tc
+from fashion_search.backend_errors import client_error
 from fashion_search.errors import ImageError
 from fashion_search.instance_board import InstanceBoard, thread_shares
 from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
-
-
-def _client_error(message):
-    code = getattr(pb_utils.TritonError, "INVALID_ARG", None)
-    return pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
 
 
 def _session(path, threads):
@@ -94,7 +90,7 @@ class TritonPythonModel:
         usable = [d for d in decoded if not isinstance(d, str)]
         answered = iter(self._run([d[0] for d in usable], [{tc.COLOUR: d[1]} for d in usable])
                         if usable else [])
-        return [pb_utils.InferenceResponse(error=_client_error(d)) if isinstance(d, str)
+        return [pb_utils.InferenceResponse(error=client_error(d)) if isinstance(d, str)
                 else next(answered) for d in decoded]
 
     def _run(self, arrays, extra):

@@ -20,13 +20,9 @@ import json
 import triton_python_backend_utils as pb_utils
 
 from fashion_search import triton_config as tc
+from fashion_search.backend_errors import client_error
 from fashion_search.errors import ImageError
 from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
-
-
-def _client_error(message):
-    code = getattr(pb_utils.TritonError, "INVALID_ARG", None)
-    return pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
 
 
 class TritonPythonModel:
@@ -73,7 +69,7 @@ class TritonPythonModel:
         try:
             return self._on_gpu([batch])[0] if self.device else self._on_cpu(batch)
         except ImageError as err:
-            return pb_utils.InferenceResponse(error=_client_error(str(err)))
+            return pb_utils.InferenceResponse(error=client_error(str(err)))
 
     def execute(self, requests):
         batches = [self._photos(request) for request in requests]
