@@ -51,9 +51,9 @@ def test_the_recipe_is_chosen_on_trained_pairs_never_on_unseen_ones():
 
 
 @pytest.mark.integration
-def test_a_gallery_of_other_pairs_is_refused():
+def test_a_gallery_out_of_the_pairs_order_is_refused():
     source = require(STREET2SHOP)
-    other = street_to_shop_set(source, 500, 1, None)
+    other = street_to_shop_set(source, 500, 0, None)
     other.gallery = other.gallery[::-1]
     with pytest.raises(ValueError, match="gallery"):
         trained_pairs(source, {"unseen_pairs": 500, "seed": 0}, other)
