@@ -70,9 +70,13 @@ def _weights(planes: np.ndarray) -> np.ndarray:
 
 def colour_descriptor(fitted: np.ndarray) -> np.ndarray:
     """``DIM`` float32 values, unit L2 norm, from a fitted HxWx3 uint8 photo."""
-    # Channel planes (3, h, w): numpy is slow along a last axis of three.
-    planes = (np.asarray(fitted)[::STEP, ::STEP, :3].transpose(2, 0, 1)
-              .astype(np.float32, order="C") / 255.0)
+    return planes_descriptor(np.asarray(fitted)[..., :3].transpose(2, 0, 1))
+
+
+def planes_descriptor(planes: np.ndarray) -> np.ndarray:
+    """:func:`colour_descriptor` of a photo held as uint8 channel planes (3, h, w)."""
+    # Channel planes: numpy is slow along a last axis of three.
+    planes = planes[:3, ::STEP, ::STEP].astype(np.float32, order="C") / 255.0
     weights = _weights(planes).ravel()
     hue, saturation, value = (part.ravel() for part in _hsv(*planes))
     grey = saturation < SATURATION_EDGES[0]

@@ -80,9 +80,10 @@ def load_image(data: bytes, name: str = "image", draft_size: int | None = None) 
         raise ImageError(
             f"{name}: the image is corrupt or truncated ({err}); re-export or re-download it"
         ) from err
-    # A broken EXIF block must not lose the photo: keep it as stored.
+    # A broken EXIF block must not lose the photo: keep it as stored. In place:
+    # the usual upright photo would otherwise be copied for nothing.
     with contextlib.suppress(Exception):
-        image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
     if image.width < 1 or image.height < 1:
         raise ImageError(f"{name}: the image has no pixels ({image.width}x{image.height})")
     return _to_rgb(image)

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from fashion_search.colour import DIM as COLOUR_DIM
-from fashion_search.colour import colour_descriptor
+from fashion_search.colour import planes_descriptor
 from fashion_search.errors import RecipeError
 from fashion_search.images import load_image
 
@@ -79,22 +79,36 @@ def fit_image(image: Image.Image, config: PreprocessConfig) -> Image.Image:
         return canvas
     scale = size / min(width, height)
     new = (max(size, round(width * scale)), max(size, round(height * scale)))
-    resized = image.resize(new, resample)
+    # A photo already at the input size is left as it is: resizing to the same
+    # size and cropping all of it would each copy it, for the same pixels.
+    resized = image.resize(new, resample) if new != image.size else image
+    if new == (size, size):
+        return resized
     left = (new[0] - size) // 2
     top = (new[1] - size) // 2
     return resized.crop((left, top, left + size, top + size))
 
 
+def channel_planes(fitted: Image.Image | np.ndarray) -> np.ndarray:
+    """Fitted RGB photo -> uint8 channel planes (3, h, w), contiguous.
+
+    Per-channel arithmetic over an HWC array strides across it (3.5x slower);
+    PIL splits its bands in C for less than numpy's copy of the image costs.
+    """
+    if isinstance(fitted, Image.Image):
+        return np.stack([np.asarray(band) for band in fitted.split()])
+    return np.ascontiguousarray(np.asarray(fitted, dtype=np.uint8).transpose(2, 0, 1))
+
+
 def normalise(fitted: Image.Image | np.ndarray, config: PreprocessConfig,
               out: np.ndarray | None = None) -> np.ndarray:
-    """Fitted RGB photo -> float32 CHW array, normalised (into ``out`` when given).
+    """Fitted RGB photo -> float32 CHW array, normalised (into ``out`` when given)."""
+    return normalise_planes(channel_planes(fitted), config, out)
 
-    The layout changes on uint8 first and each channel is scaled once: far
-    cheaper than broadcasting over a last axis of three.
-    """
-    # contiguous before the float arithmetic: a transposed view's HWC memory order makes
-    # the per-channel arithmetic stride across it (3.5x slower)
-    planes = np.ascontiguousarray(np.asarray(fitted, dtype=np.uint8).transpose(2, 0, 1))
+
+def normalise_planes(planes: np.ndarray, config: PreprocessConfig,
+                     out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 channel planes -> float32 CHW array, normalised; each channel scaled once."""
     if out is None:
         out = np.empty(planes.shape, dtype=np.float32)
     scale = 1.0 / (255.0 * np.asarray(config.std, dtype=np.float32))
@@ -133,9 +147,9 @@ def preprocess_photos(photos: Sequence[bytes], config: PreprocessConfig,
     described = np.empty((len(photos), COLOUR_DIM), dtype=np.float32) if colours else None
     for index, data in enumerate(photos):
         name = names[index] if names is not None else f"image {index}"
-        fitted = np.asarray(fit_image(load_image(data, name=name, draft_size=config.size),
-                                      config))
-        normalise(fitted, config, out=pixels[index])
+        planes = channel_planes(fit_image(load_image(data, name=name, draft_size=config.size),
+                                          config))
+        normalise_planes(planes, config, out=pixels[index])
         if described is not None:
-            described[index] = colour_descriptor(fitted)
+            described[index] = planes_descriptor(planes)
     return pixels, described

@@ -28,6 +28,13 @@ def test_the_descriptor_is_a_unit_vector_of_the_declared_size():
     assert np.linalg.norm(found) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_channel_planes_give_the_same_descriptor_as_the_photo():
+    photo = garment((40, 160, 90), background=(230, 220, 200))
+    planes = np.ascontiguousarray(photo.transpose(2, 0, 1))
+    np.testing.assert_array_equal(colour.planes_descriptor(planes),
+                                  colour.colour_descriptor(photo))
+
+
 def test_a_red_garment_is_closer_to_a_dark_red_one_than_to_a_blue_one():
     red, dark_red, blue = garment((210, 30, 40)), garment((150, 20, 30)), garment((30, 50, 200))
     assert similarity(red, dark_red) > similarity(red, blue) + 0.3

@@ -11,6 +11,7 @@ from fashion_search.errors import ImageError
 from fashion_search.images import load_image
 from fashion_search.preprocessing import (
     PreprocessConfig,
+    channel_planes,
     fit_image,
     normalise,
     preprocess,
@@ -42,6 +43,23 @@ def test_normalised_pixels_are_planes_in_memory_order_per_channel():
     assert planes.flags["C_CONTIGUOUS"] and planes.shape == (3, 32, 32)
     expected = (fitted / 255.0 - np.array(contract.mean)) / np.array(contract.std)
     np.testing.assert_allclose(planes, expected.transpose(2, 0, 1), atol=1e-5)
+
+
+def test_a_photo_split_by_pil_gives_the_planes_of_its_array():
+    rng = np.random.default_rng(2)
+    array = (rng.random((20, 30, 3)) * 255).astype(np.uint8)
+    planes = channel_planes(Image.fromarray(array))
+    assert planes.dtype == np.uint8 and planes.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(planes, array.transpose(2, 0, 1))
+    np.testing.assert_array_equal(planes, channel_planes(array))
+
+
+@pytest.mark.parametrize("fit", ["shorter_side_center_crop", "pad_to_square"])
+def test_a_photo_already_at_the_input_size_keeps_its_pixels(fit):
+    rng = np.random.default_rng(3)
+    array = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    fitted = fit_image(Image.fromarray(array), PreprocessConfig(size=32, fit=fit))
+    np.testing.assert_array_equal(np.asarray(fitted), array)
 
 
 def test_normalisation_follows_mean_and_std():
