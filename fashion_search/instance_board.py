@@ -7,7 +7,8 @@ cores that cost 7% of the photos/s at 8 clients and 17% with four batches in
 flight. So an instance looks at this board before it runs the network, and
 takes its share of the cores when another is busy.
 
-The board is a small shared file, one byte per instance. Each instance writes
+The board is a small shared file, one byte per instance (a model served by
+one instance keeps its byte in its own memory). Each instance writes
 only its own byte, so no lock is needed; a stale read costs one batch the
 less suited thread count, never a wrong answer. The first instance to stop
 removes the file (the others keep their mapping); files of servers that were killed before they could are
@@ -80,7 +81,10 @@ class InstanceBoard:
         self.slot = slot
         self._others = [i for i in range(count) if i != slot]
         try:
-            self._map = self._shared(count)
+            # a lone instance has nobody to share with: its board stays in its own memory
+            self._map = self._shared(count) if self._others else mmap.mmap(-1, count)
+            if not self._others:
+                self.path = None
         except OSError as err:  # serving matters more than sharing: act as if alone
             log.warning("cannot share the board %s (%s); this instance will use every core "
                         "even when the others are busy", self.path, err)

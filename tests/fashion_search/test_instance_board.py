@@ -26,6 +26,14 @@ def test_an_instance_sees_the_others_running_but_not_itself(tmp_path):
     second.close()
 
 
+def test_a_lone_instance_writes_no_shared_file(tmp_path):
+    board = InstanceBoard("alone", 1, 0, tmp_path)
+    with board.running():
+        assert not board.others_running()
+    assert board.path is None and list(tmp_path.iterdir()) == []
+    board.close()
+
+
 def test_a_batch_that_fails_does_not_leave_its_instance_marked_busy(tmp_path):
     board, other = (InstanceBoard("fails", 2, slot, tmp_path) for slot in (0, 1))
     with pytest.raises(RuntimeError), board.running():
