@@ -121,12 +121,39 @@ def normalise_tensor(fitted: torch.Tensor, config: PreprocessConfig) -> torch.Te
     return fitted.float() * (1.0 / (255.0 * std)) - mean / std
 
 
+def _decode(encoded: torch.Tensor | list[torch.Tensor], device: torch.device):
+    if device.type == "cuda":
+        # nvJPEG's hardware decoder writes before work queued on the caller's stream has
+        # run, into memory that work may still read: drain the stream first
+        torch.cuda.current_stream(device).synchronize()
+    # EXIF turns are applied by the caller: the GPU decoder ignores them
+    return decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
+
+
+def _decode_all(encoded: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
+    """Every photo decoded, or None for each one the decoder refuses."""
+    try:
+        return list(_decode(encoded, device))
+    except RuntimeError as err:  # one photo the decoder refuses: decode them one by one
+        log.debug("batch decode failed (%s); decoding one by one", err)
+    decoded = []
+    for tensor in encoded:
+        try:
+            decoded.append(_decode(tensor, device))
+        except RuntimeError:
+            decoded.append(None)
+    return decoded
+
+
 def fit_batch(photos: Sequence[bytes], config: PreprocessConfig, device: str | torch.device = "cpu",
-              names: Sequence[str] | None = None) -> torch.Tensor:
+              names: Sequence[str] | None = None, tally: dict[str, int] | None = None
+              ) -> torch.Tensor:
     """Encoded photos -> their (N, 3, size, size) uint8 fits on ``device``.
 
     Raises :class:`fashion_search.images.ImageError` for the first photo that
-    is not usable, naming it.
+    is not usable, naming it. ``tally`` counts the photos each path decoded
+    ("decoder", "contract"): a decoder that refuses everything would
+    otherwise pass unseen, every photo fitted by the contract's path.
     """
     device = torch.device(device)
     names = list(names) if names is not None else [f"image {i}" for i in range(len(photos))]
@@ -135,21 +162,19 @@ def fit_batch(photos: Sequence[bytes], config: PreprocessConfig, device: str | t
              if (found := _plain_jpeg(data)) is not None]
     if plain:
         encoded = [torch.frombuffer(bytearray(photos[i]), dtype=torch.uint8) for i, _ in plain]
-        try:
-            # EXIF turns are applied below: the GPU decoder ignores them
-            decoded = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
-        except RuntimeError as err:  # one photo the decoder refuses: decode them one by one
-            log.debug("batch decode failed (%s); decoding one by one", err)
-            decoded = []
-            for tensor in encoded:
-                try:
-                    decoded.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=device))
-                except RuntimeError:
-                    decoded.append(None)
+        decoded = _decode_all(encoded, device)
         for (i, (width, height, orientation)), image in zip(plain, decoded):
             if image is not None:
                 fitted[i] = fit_tensor(image, config, draft_factor(width, height, config.size),
                                        orientation)
+        refused = sum(image is None for image in decoded)
+        if refused:
+            log.warning("the %s JPEG decoder refused %d of %d plain JPEGs; they took the "
+                        "contract's PIL path", device, refused, len(plain))
+    if tally is not None:
+        on_decoder = sum(f is not None for f in fitted)
+        tally["decoder"] = tally.get("decoder", 0) + on_decoder
+        tally["contract"] = tally.get("contract", 0) + len(photos) - on_decoder
     for i, data in enumerate(photos):
         if fitted[i] is None:  # the contract's own path, and its error messages
             image = fit_image(load_image(data, name=names[i], draft_size=config.size), config)

@@ -90,6 +90,33 @@ def test_photos_it_does_not_decode_go_through_the_contract_exactly():
 
 
 @pytest.mark.unit
+def test_the_tally_says_which_path_decoded_each_photo():
+    odd = [encode(photo(300, 300), "PNG"), encode(photo(240, 320).convert("L"))]
+    plain = [encode(photo(320, 240, seed)) for seed in range(3)]
+    tally = {}
+    fit_batch(plain + odd, CONTRACT, tally=tally)
+    fit_batch(plain[:1], CONTRACT, tally=tally)
+    assert tally == {"decoder": 4, "contract": 2}
+
+
+@pytest.mark.unit
+def test_jpegs_the_decoder_refuses_take_the_contract_path_and_are_reported(monkeypatch, caplog):
+    from fashion_search import tensor_preprocessing
+
+    def refuse(encoded, mode, device):
+        raise RuntimeError("nvjpegDecodeBatched failed")
+
+    monkeypatch.setattr(tensor_preprocessing, "decode_jpeg", refuse)
+    plain = [encode(photo(320, 240, seed)) for seed in range(2)]
+    tally = {}
+    got = fit_batch(plain, CONTRACT, tally=tally)
+    assert tally == {"decoder": 0, "contract": 2}
+    assert "decoder refused 2 of 2 plain JPEGs" in caplog.text
+    for data, fitted in zip(plain, got):
+        assert np.array_equal(fitted.permute(1, 2, 0).numpy(), contract_fit(data))
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("orientation", range(1, 9))
 @pytest.mark.parametrize("size", [(400, 240), (1003, 1597)])  # the second is draft-decoded
 def test_an_exif_turned_jpeg_comes_out_upright_like_the_contract(orientation, size):
