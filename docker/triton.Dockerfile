@@ -2,18 +2,26 @@
 # (artifacts/model_repository, rendered by `fashion-search export`), mounted at /models.
 # The preprocess model (Python backend) imports this project's preprocessing,
 # so the package is installed into the image's Python, with PyTorch and
-# torchvision for decoding (nvJPEG) and fitting photos on the GPU.
-ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3
+# torchvision for decoding (nvJPEG) and fitting photos on the GPU: the versions
+# requirements.txt pins (the preprocessing parity was measured with them), whose
+# PyPI wheels are CUDA 13 builds, so the base image is a CUDA 13 release (25.10:
+# CUDA 13.0, NVIDIA driver 575 or later).
+ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:25.10-py3
 FROM ${TRITON_IMAGE}
+ENV PIP_BREAK_SYSTEM_PACKAGES=1
 WORKDIR /opt/fashion-search
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.txt ./
 COPY fashion_search fashion_search
 COPY training training
 COPY export export
 COPY vectordb vectordb
 COPY demo demo
 COPY bench bench
-RUN pip install --no-cache-dir "numpy<2" "pillow>=10" "setuptools<81" torch torchvision \
+RUN pip install --no-cache-dir "numpy<2" "pillow>=10" "setuptools<81" \
+        $(grep -E '^(torch|torchvision)==' requirements.txt) \
  && pip install --no-cache-dir --no-deps --no-build-isolation .
 EXPOSE 8000 8001 8002
-CMD ["tritonserver", "--model-repository=/models", "--strict-readiness=true"]
+# A batch of 256 photos' pixels (154 MB) passes from the preprocess model to the
+# embedder through Triton's CUDA memory pool: 1 GB on GPU 0 (the default is 64 MB).
+CMD ["tritonserver", "--model-repository=/models", "--strict-readiness=true", \
+     "--cuda-memory-pool-byte-size=0:1073741824"]

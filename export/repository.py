@@ -54,6 +54,18 @@ def check_against_graph(repository: Path, onnx_path: Path) -> None:
             raise RepositoryError(f"embedder warm-up {sample.name!r} sends a batch of "
                                   f"{sample.batch_size}, over max_batch_size "
                                   f"{embedder.max_batch_size}")
+    for accelerator in embedder.optimization.execution_accelerators.gpu_execution_accelerator:
+        for key in tc.TENSORRT_PROFILE:
+            name, _, shape = accelerator.parameters.get(key, "").partition(":")
+            if not shape:
+                continue
+            batch, *dims = (int(d) for d in shape.split("x"))
+            if name not in inputs or dims != list(inputs[name][1:]) \
+                    or not 1 <= batch <= embedder.max_batch_size:
+                raise RepositoryError(f"embedder TensorRT {key} {accelerator.parameters[key]!r} "
+                                      f"does not fit the ONNX inputs "
+                                      f"{ {k: v[1:] for k, v in inputs.items()} } at batches up "
+                                      f"to {embedder.max_batch_size}")
 
 
 def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig]:
@@ -66,6 +78,7 @@ def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig
     tc.set_dims(tc.tensor(configs[tc.PREPROCESS], tc.PIXELS, output=True), pixel_dims)
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.PIXELS), pixel_dims)
     tc.set_warmup_dims(configs[tc.EMBEDDER], tc.PIXELS, pixel_dims)
+    tc.set_tensorrt_profile(configs[tc.EMBEDDER], tc.PIXELS, pixel_dims)
     tc.set_dims(tc.tensor(configs[tc.EMBEDDER], tc.EMBEDDING, output=True), embed_dims)
     tc.set_dims(tc.tensor(configs[tc.ENSEMBLE], tc.EMBEDDING, output=True), embed_dims)
     for name in (tc.PREPROCESS, tc.ENSEMBLE):

@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-from fashion_search import triton_config as tc
+from fashion_search import tensor_names
 from fashion_search.backend_errors import client_error
 from fashion_search.errors import ImageError
 from fashion_search.instance_board import InstanceBoard, thread_shares
@@ -53,9 +53,10 @@ class TritonPythonModel:
         in_graph = {t.name for t in self.session.get_outputs()}  # the colour is computed here
         self.outputs = [t["name"] for t in config["output"] if t["name"] in in_graph]
         self.contract = None
-        if self.input == tc.INPUT_BYTES:
+        if self.input == tensor_names.INPUT_BYTES:
             params = config["parameters"]
-            self.contract = PreprocessConfig.from_json(params[tc.PREPROCESSING_PARAM]["string_value"])
+            contract = params[tensor_names.PREPROCESSING_PARAM]["string_value"]
+            self.contract = PreprocessConfig.from_json(contract)
 
     def _decoded(self, requests):
         """Pixels and colours per request, or why its photos cannot be used (a message).
@@ -88,7 +89,7 @@ class TritonPythonModel:
             return self._run(arrays, [{} for _ in requests])
         decoded = self._decoded(requests)
         usable = [d for d in decoded if not isinstance(d, str)]
-        answered = iter(self._run([d[0] for d in usable], [{tc.COLOUR: d[1]} for d in usable])
+        answered = iter(self._run([d[0] for d in usable], [{tensor_names.COLOUR: d[1]} for d in usable])
                         if usable else [])
         return [pb_utils.InferenceResponse(error=client_error(d)) if isinstance(d, str)
                 else next(answered) for d in decoded]
@@ -97,7 +98,7 @@ class TritonPythonModel:
         # Requests that Triton batched together run as one onnxruntime call.
         pixels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # no copy of one
         session = self.crowded if self.board.others_running() else self.session
-        results = session.run(self.outputs, {tc.PIXELS: pixels.astype(np.float32, copy=False)})
+        results = session.run(self.outputs, {tensor_names.PIXELS: pixels.astype(np.float32, copy=False)})
         responses, start = [], 0
         for array, more in zip(arrays, extra):
             end = start + array.shape[0]

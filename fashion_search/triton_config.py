@@ -14,25 +14,11 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from fashion_search.errors import RepositoryError
 from fashion_search.files import write_text_atomic
+from fashion_search.tensor_names import *  # noqa: F403 - the names, as tc.PIXELS and the like
+from fashion_search.tensor_names import DECODE_EMBED, PIXELS
 
 ModelConfig = mc.ModelConfig
 
-PREPROCESS = "preprocess"
-EMBEDDER = "embedder"
-ENSEMBLE = "embed_image"
-# On a CPU, one model decodes and embeds (serve.ServerOptions.cpu_layout "fused").
-DECODE_EMBED = "decode_embed"
-INPUT_BYTES = "image_bytes"
-PIXELS = "pixel_values"
-EMBEDDING = "embedding"
-CATEGORY_PROBS = "category_probs"
-COLOUR = "colour"
-COLOUR_PARAM = "colour_descriptor"
-TEMPLATES_PARAM = "templates"
-PREPROCESSING_PARAM = "preprocessing"
-MODEL_VERSION_PARAM = "model_version"
-METRIC_PARAM = "metric"
-LABELS_PARAM = "labels"
 
 
 def read_config(path: Path) -> mc.ModelConfig:
@@ -163,3 +149,20 @@ def set_warmup_dims(config: mc.ModelConfig, name: str, dims: tuple[int, ...]) ->
     for sample in config.model_warmup:
         if name in sample.inputs:
             set_dims(sample.inputs[name], dims)
+
+
+TENSORRT_PROFILE = ("trt_profile_min_shapes", "trt_profile_opt_shapes", "trt_profile_max_shapes")
+
+
+def set_tensorrt_profile(config: mc.ModelConfig, name: str, dims: tuple[int, ...]) -> None:
+    """One TensorRT shape profile for input ``name``: batch 1 to the model's largest, tuned for
+    its largest preferred batch. Without one, TensorRT builds an engine for the first shape it
+    sees and rebuilds for every batch outside it (warm-up at 1, then 256: two builds)."""
+    accelerators = config.optimization.execution_accelerators.gpu_execution_accelerator
+    tensorrt = [a for a in accelerators if a.name == "tensorrt"]
+    if not tensorrt:
+        return
+    preferred = config.dynamic_batching.preferred_batch_size
+    largest = config.max_batch_size
+    for key, batch in zip(TENSORRT_PROFILE, (1, max(preferred, default=largest), largest)):
+        tensorrt[0].parameters[key] = f"{name}:{'x'.join(map(str, (batch, *dims)))}"

@@ -47,3 +47,28 @@ def test_the_tensorrt_engine_cache_is_a_volume_and_the_image_can_decode_on_the_g
 def test_the_demo_is_published_on_the_hosts_loopback_only():
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     assert compose["services"]["demo"]["ports"] == ["127.0.0.1:7860:7860"]
+
+
+def test_the_triton_image_installs_the_pinned_torch_on_a_cuda_13_base():
+    dockerfile = (DOCKER / "triton.Dockerfile").read_text()
+    pins = [line for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+            if line.startswith(("torch==", "torchvision=="))]
+    assert len(pins) == 2 and "requirements.txt" in dockerfile
+    assert "grep -E '^(torch|torchvision)==' requirements.txt" in dockerfile
+    release = dockerfile.split("tritonserver:")[1].split("-py3")[0]
+    assert tuple(map(int, release.split("."))) >= (25, 8)  # CUDA 13 from 25.08, as the wheels
+
+
+def test_services_wait_for_what_they_need_and_publish_on_loopback_only():
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["demo"]["depends_on"]["milvus"]["condition"] == "service_healthy"
+    assert "healthz" in " ".join(services["milvus"]["healthcheck"]["test"])
+    assert services["triton"]["healthcheck"]["start_period"] == "15m"
+    for name in ("triton", "milvus", "demo"):
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"]), name
+
+
+def test_the_images_leave_the_environment_and_artifacts_out():
+    ignored = (PROJECT_ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "artifacts", ".git"} <= set(ignored)

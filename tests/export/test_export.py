@@ -44,17 +44,27 @@ def test_installed_configs_match_the_graph(exported, settings):
     assert tc.get_parameter(embedder, tc.MODEL_VERSION_PARAM) == exported.model_version
     # the TensorRT warm-up feeds the graph's own input shape, at the batches it will see
     assert [list(w.inputs[tc.PIXELS].dims) for w in embedder.model_warmup] == [[3, 224, 224]] * 2
+    # one TensorRT profile covers every batch, so the engine is built once, at load
+    tensorrt = dict(embedder.optimization.execution_accelerators.gpu_execution_accelerator[0]
+                    .parameters)
+    assert [tensorrt[key] for key in tc.TENSORRT_PROFILE] == [
+        "pixel_values:1x3x224x224", "pixel_values:256x3x224x224", "pixel_values:256x3x224x224"]
 
 
-def test_a_warm_up_that_drifts_from_the_graph_is_caught(exported, settings, tmp_path):
+@pytest.mark.parametrize("drift, message", [
+    (tc.set_warmup_dims, r"warm-up 'batch_1' feeds pixel_values \[3, 256"),
+    (tc.set_tensorrt_profile, r"trt_profile_min_shapes 'pixel_values:1x3x256x256'"),
+])
+def test_a_warm_up_or_tensorrt_profile_that_drifts_from_the_graph_is_caught(
+        exported, settings, tmp_path, drift, message):
     import shutil
 
     repo = tmp_path / "repo"
     shutil.copytree(settings.model_repository, repo)
     config = tc.read_config(repo / tc.EMBEDDER / "config.pbtxt")
-    tc.set_warmup_dims(config, tc.PIXELS, (3, 256, 256))
+    drift(config, tc.PIXELS, (3, 256, 256))
     tc.write_config(repo / tc.EMBEDDER / "config.pbtxt", config)
-    with pytest.raises(RepositoryError, match=r"warm-up 'batch_1' feeds pixel_values \[3, 256"):
+    with pytest.raises(RepositoryError, match=message):
         check_against_graph(repo, exported.onnx_path)
 
 

@@ -19,7 +19,7 @@ import json
 
 import triton_python_backend_utils as pb_utils
 
-from fashion_search import triton_config as tc
+from fashion_search import tensor_names
 from fashion_search.backend_errors import client_error
 from fashion_search.errors import ImageError
 from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
@@ -29,7 +29,7 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = config.get("parameters", {})
-        self.contract = PreprocessConfig.from_json(params[tc.PREPROCESSING_PARAM]["string_value"])
+        self.contract = PreprocessConfig.from_json(params[tensor_names.PREPROCESSING_PARAM]["string_value"])
         self.input_name = config["input"][0]["name"]
         self.device = None
         if args.get("model_instance_kind") == "GPU":
@@ -42,8 +42,8 @@ class TritonPythonModel:
     def _on_cpu(self, photos):
         pixels, colours = preprocess_photos(photos, self.contract, colours=True)
         return pb_utils.InferenceResponse(output_tensors=[
-            pb_utils.Tensor(tc.PIXELS, pixels),
-            pb_utils.Tensor(tc.COLOUR, colours),
+            pb_utils.Tensor(tensor_names.PIXELS, pixels),
+            pb_utils.Tensor(tensor_names.COLOUR, colours),
         ])
 
     def _on_gpu(self, batches):
@@ -59,8 +59,8 @@ class TritonPythonModel:
         for batch in batches:
             end = start + len(batch)
             responses.append(pb_utils.InferenceResponse(output_tensors=[
-                pb_utils.Tensor.from_dlpack(tc.PIXELS, to_dlpack(pixels[start:end].contiguous())),
-                pb_utils.Tensor(tc.COLOUR, colours[start:end]),
+                pb_utils.Tensor.from_dlpack(tensor_names.PIXELS, to_dlpack(pixels[start:end].contiguous())),
+                pb_utils.Tensor(tensor_names.COLOUR, colours[start:end]),
             ]))
             start = end
         return responses
