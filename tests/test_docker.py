@@ -72,3 +72,13 @@ def test_services_wait_for_what_they_need_and_publish_on_loopback_only():
 def test_the_images_leave_the_environment_and_artifacts_out():
     ignored = (PROJECT_ROOT / ".dockerignore").read_text().split()
     assert {".venv", "artifacts", ".git"} <= set(ignored)
+
+
+def test_the_triton_container_has_shared_memory_for_the_largest_request():
+    from fashion_search import triton_config as tc
+    from fashion_search.images import MAX_BYTES
+
+    ensemble = tc.read_config(PROJECT_ROOT / "triton_models" / tc.ENSEMBLE / "config.pbtxt")
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    size = compose["services"]["triton"]["shm_size"]
+    assert size.endswith("g") and int(size[:-1]) * 2**30 >= ensemble.max_batch_size * MAX_BYTES
