@@ -8,11 +8,11 @@ flight. So an instance looks at this board before it runs the network, and
 takes its share of the cores when another is busy.
 
 The board is a small shared file, one byte per instance (a model served by
-one instance keeps its byte in its own memory). Each instance writes
-only its own byte, so no lock is needed; a stale read costs one batch the
-less suited thread count, never a wrong answer. The first instance to stop
-removes the file (the others keep their mapping); files of servers that were killed before they could are
-removed when the next server's instances start.
+one instance keeps its byte in its own memory). Each instance writes only
+its own byte, so no lock is needed; a stale read costs one batch the less
+suited thread count, never a wrong answer. The first instance to stop
+removes the file (the others keep their mapping); files of servers that were
+killed before they could are removed when the next server's instances start.
 """
 
 from __future__ import annotations
@@ -77,14 +77,13 @@ class InstanceBoard:
     def __init__(self, key: str, count: int, slot: int, folder: Path | None = None):
         if not 0 <= slot < count:
             raise ValueError(f"instance slot {slot} is outside a board of {count}")
-        self.path: Path | None = (folder or board_folder()) / f"{PREFIX}{key}.board"
         self.slot = slot
         self._others = [i for i in range(count) if i != slot]
+        # a lone instance has nobody to share with: its board stays in its own memory
+        self.path: Path | None = ((folder or board_folder()) / f"{PREFIX}{key}.board"
+                                  if self._others else None)
         try:
-            # a lone instance has nobody to share with: its board stays in its own memory
-            self._map = self._shared(count) if self._others else mmap.mmap(-1, count)
-            if not self._others:
-                self.path = None
+            self._map = self._shared(count) if self.path else mmap.mmap(-1, count)
         except OSError as err:  # serving matters more than sharing: act as if alone
             log.warning("cannot share the board %s (%s); this instance will use every core "
                         "even when the others are busy", self.path, err)

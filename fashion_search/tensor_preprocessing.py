@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from fashion_search.colour import colour_descriptor
+from fashion_search.colour import planes_descriptor
 from fashion_search.images import MAX_BYTES, MAX_PIXELS, load_image
 from fashion_search.preprocessing import PreprocessConfig, fit_image
 
@@ -189,7 +189,7 @@ def preprocess_batch(photos: Sequence[bytes], config: PreprocessConfig,
     """Encoded photos -> (model input on ``device``, colour descriptors), like
     :func:`fashion_search.preprocessing.preprocess_photos` with colours."""
     fitted = fit_batch(photos, config, device, names)
-    on_cpu = fitted.permute(0, 2, 3, 1).cpu().numpy()
-    colours = np.stack([colour_descriptor(photo) for photo in on_cpu]).astype(np.float32)
+    on_cpu = fitted.cpu().numpy()  # already channel planes
+    colours = np.stack([planes_descriptor(photo) for photo in on_cpu]).astype(np.float32)
     return normalise_tensor(fitted, config), colours
 
