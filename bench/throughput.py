@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 CLIENTS = 8  # the row the targets compare; its stage rows say where the time goes
 CONCURRENCY = (1, 2, 4, CLIENTS, 16)
-PASSES = 3  # the in-process rows' passes, of which the median is reported
+PASSES = 3  # passes over the photos per row (eager PyTorch: one); the median is reported
 
 
 @dataclass
@@ -132,8 +132,8 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
     rows = []
     for clients in CONCURRENCY:
         before: dict = {}  # Triton's counters once the clients are warm, for the stage rows
-        rate, latencies = closed_loop(photos, url, clients,
-                                       on_start=lambda kept=before: kept.update(server_stats(url)))
+        rate, latencies = closed_loop(photos, url, clients, passes=PASSES,
+                                      on_start=lambda kept=before: kept.update(server_stats(url)))
         note = "1 client" if clients == 1 else "dynamic batching"
         rows.append(Row(f"Triton gRPC, batch 1, {clients} client{'s' * (clients > 1)}", rate,
                         *percentiles_ms(latencies), note))
@@ -147,8 +147,10 @@ def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
 
 
 def closed_loop(photos: Sequence[bytes], url: str, clients: int,
-                 on_start: Callable[[], object] = lambda: None) -> tuple[float, list[float]]:
-    """Each client sends its next photo when the last one is answered; all photos once."""
+                on_start: Callable[[], object] = lambda: None, passes: int = 1
+                ) -> tuple[float, list[float]]:
+    """Each client sends its next photo when the last one is answered; all photos once a
+    pass. The rate is the median pass's, as for the in-process rows; latencies pool them."""
     own = [EmbeddingClient(url) for _ in range(clients)]
     for client in own:
         client.embed([photos[0]])  # connected and warm before the clock starts
@@ -161,13 +163,15 @@ def closed_loop(photos: Sequence[bytes], url: str, clients: int,
             own[index].embed([photo])
             latencies.append(time.perf_counter() - start)
 
-    start = time.perf_counter()
+    rates = []
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(worker, range(clients)))
-    rate = len(photos) / (time.perf_counter() - start)
+        for _ in range(passes):
+            start = time.perf_counter()
+            list(pool.map(worker, range(clients)))
+            rates.append(len(photos) / (time.perf_counter() - start))
     for client in own:
         client.close()
-    return rate, latencies
+    return float(np.median(rates)), latencies
 
 
 def server_stats(url: str) -> dict[str, tuple[int, int, int, int]]:
