@@ -9,7 +9,9 @@ inputs, and subtracts it from the layer's bias before quantization, the
 "bias correction" of Nagel et al., *Data-Free Quantization* (2019), in its
 empirical form. The weights are rounded here the way onnxruntime's static
 quantization rounds them (symmetric int8 per output channel), so the offset
-corrected is the one the int8 graph has.
+corrected is the one the int8 graph has. (onnxruntime coarsens the scale of
+a channel whose weights are all near zero, so that its bias fits in int32;
+that channel's offset, near zero either way, is corrected as if it did not.)
 """
 
 from __future__ import annotations
