@@ -43,7 +43,12 @@ from fashion_search.vectordb.schema import (
     build_schema,
     to_record,
 )
-from fashion_search.vectordb.vectors import COLOUR_SCALE, query_vector, stored_vector
+from fashion_search.vectordb.vectors import (
+    COLOUR_SCALE,
+    collection_metric,
+    query_vector,
+    stored_vector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +218,8 @@ def measure(client: MilvusClient, setup: Setup, vectors: np.ndarray, categories:
     name = f"scale_{re.sub(r'[^0-9a-z]', '_', setup.label.lower())}_{len(vectors)}"
     if client.has_collection(name):
         client.drop_collection(name)
-    info = CollectionInfo(name, "bench", vectors.shape[1], alias="bench")
+    info = CollectionInfo(name, "bench", vectors.shape[1], collection_metric("COSINE"),
+                          alias="bench")  # the metric the product's collections search with
     options = {"num_partitions": setup.partitions} if setup.partitions else {}
     client.create_collection(name, schema=build_schema(info, partition_key=bool(setup.partitions)),
                              **options)
@@ -226,7 +232,7 @@ def measure(client: MilvusClient, setup: Setup, vectors: np.ndarray, categories:
     started = time.perf_counter()
     client.flush(name)  # sealed segments get the index; growing ones are searched brute force
     params = client.prepare_index_params()
-    params.add_index(VECTOR_FIELD, metric_type="COSINE", **setup.index)
+    params.add_index(VECTOR_FIELD, metric_type=info.metric, **setup.index)
     if setup.category_index:
         params.add_index("category")  # the server's default scalar index for the type
     client.create_index(name, params)

@@ -21,6 +21,7 @@ from fashion_search.client import ModelInfo
 from fashion_search.vectordb.vectors import (
     COLOUR_SCALE,
     blended_score,
+    collection_metric,
     query_vector,
     stored_vector,
 )
@@ -81,9 +82,9 @@ class CollectionInfo:
                   catalog: str = "", run: str = "", columns: dict[str, str] | None = None
                   ) -> CollectionInfo:
         """A collection for what the served model gives: embedding and, if any, colour."""
-        return cls(name, model.version, model.dim, model.metric, alias, catalog, run,
-                   dict(columns or {}), model.colour, colour.DIM if model.colour else 0,
-                   COLOUR_SCALE if model.colour else 1.0)
+        return cls(name, model.version, model.dim, collection_metric(model.metric), alias,
+                   catalog, run, dict(columns or {}), model.colour,
+                   colour.DIM if model.colour else 0, COLOUR_SCALE if model.colour else 1.0)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from fashion_search.errors import InvalidRequest
 from fashion_search.vectordb.vectors import (
     COLOUR_SCALE,
     blended_score,
+    collection_metric,
     query_vector,
     stored_vector,
 )
@@ -30,6 +31,26 @@ def test_the_cosine_milvus_computes_maps_back_to_the_weighted_mean(weight, scale
     cosine = float(query @ stored / (np.linalg.norm(query) * np.linalg.norm(stored)))
     expected = (e_q @ e_x + weight * (c_q @ c_x)) / (1 + weight)
     assert blended_score(cosine, weight, 6, "COSINE", scale) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.1, 1.0])
+def test_the_inner_product_gives_the_same_score_and_ranking_as_the_cosine(weight):
+    rng = np.random.default_rng(1)
+    e_q, c_q = unit(rng, 16) * 3.0, unit(rng, 6)  # not unit length: normalised on the way
+    query = query_vector(e_q, c_q, weight, 6, COLOUR_SCALE)
+    rows = [stored_vector(unit(rng, 16) * 0.5, unit(rng, 6), 6, COLOUR_SCALE) for _ in range(20)]
+    inner = [float(query @ r) for r in rows]
+    cosine = [float(query @ r / (np.linalg.norm(query) * np.linalg.norm(r))) for r in rows]
+    by_inner = [blended_score(d, weight, 6, "IP", COLOUR_SCALE) for d in inner]
+    by_cosine = [blended_score(d, weight, 6, "COSINE", COLOUR_SCALE) for d in cosine]
+    assert by_inner == pytest.approx(by_cosine, abs=1e-5)
+    assert list(np.argsort(inner)) == list(np.argsort(cosine))
+
+
+def test_new_collections_of_a_cosine_model_search_by_inner_product():
+    assert collection_metric("COSINE") == "IP"
+    assert collection_metric("cosine") == "IP"
+    assert collection_metric("L2") == "L2"
 
 
 def test_at_the_default_weight_the_index_geometry_is_the_query_geometry():
