@@ -1,7 +1,6 @@
 """The catalogue in Milvus: one collection per indexing run, behind an alias.
 
-A collection's dimension and metric come from the model (a cosine model's
-collections search by inner product, vectors.py); it records (in its
+A collection's dimension and metric come from the model (see vectors.py); it records (in its
 description) the model version, the catalogue and the run that filled it, and
 each row records the model version that embedded it. An index run fills a new
 collection and then points the alias at it, so searches never see a mix of
