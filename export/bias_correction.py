@@ -77,7 +77,7 @@ def correct_weight_rounding(model: onnx.ModelProto, batches: Iterable[np.ndarray
     skipped = set(skip)
     convs = [n for n in graph.node if n.op_type == "Conv" and n.name not in skipped
              and len(n.input) > 1 and n.input[1] in initializers
-             and len(numpy_helper.to_array(initializers[n.input[1]]).shape) == 4]
+             and len(initializers[n.input[1]].dims) == 4]
     if not convs:
         return corrected
     inputs = list(dict.fromkeys(n.input[0] for n in convs))  # the activations they read

@@ -59,21 +59,21 @@ FLOAT_CONVS = 6  # the stem and the first two blocks
 
 
 class PhotoCalibration(CalibrationDataReader):
-    """Batches of real photos, preprocessed by the contract, for the activation ranges."""
+    """Batches of real photos, preprocessed by the contract once, for the activation ranges
+    (and the bias correction before them)."""
 
     def __init__(self, photos: Sequence[bytes], contract: PreprocessConfig,
                  batch: int = CALIBRATION_BATCH):
-        self._batches = self._read(photos, contract, batch)
-
-    @staticmethod
-    def _read(photos, contract, batch) -> Iterator[dict[str, np.ndarray]]:
+        self.pixels: list[np.ndarray] = []
         for start in range(0, len(photos), batch):
             chunk = photos[start:start + batch]
             names = [f"calibration photo {start + i}" for i in range(len(chunk))]
-            yield {tc.PIXELS: preprocess_photos(chunk, contract, names)[0]}
+            self.pixels.append(preprocess_photos(chunk, contract, names)[0])
+        self._batches: Iterator[np.ndarray] = iter(self.pixels)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
+        pixels = next(self._batches, None)
+        return None if pixels is None else {tc.PIXELS: pixels}
 
 
 def calibration_photos(settings: Settings, counts: dict[str, int] | None = None
@@ -132,10 +132,11 @@ def quantize_int8(onnx_path: Path, out_path: Path, photos: Sequence[bytes],
         quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
         graph = onnx.load(str(prepared))
         kept = float_nodes(graph.graph)
-        batches = (batch[tc.PIXELS] for batch in iter(PhotoCalibration(photos, contract).get_next, None))
-        onnx.save(correct_weight_rounding(graph, batches, tc.PIXELS, skip=kept), str(prepared))
+        calibration = PhotoCalibration(photos, contract)
+        onnx.save(correct_weight_rounding(graph, calibration.pixels, tc.PIXELS, skip=kept),
+                  str(prepared))
         quantized = Path(tmp) / "int8.onnx"
-        quantize_static(str(prepared), str(quantized), PhotoCalibration(photos, contract),
+        quantize_static(str(prepared), str(quantized), calibration,
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=kept)

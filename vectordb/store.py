@@ -1,10 +1,10 @@
 """The catalogue in Milvus: one collection per indexing run, behind an alias.
 
-A collection's dimension and metric come from the model (see vectors.py); it records (in its
-description) the model version, the catalogue and the run that filled it, and
-each row records the model version that embedded it. An index run fills a new
-collection and then points the alias at it, so searches never see a mix of
-two catalogues or two models. A Milvus server has native aliases; Milvus Lite
+A collection's dimension and metric come from the model (vectors.py); it
+records (in its description) the model version, the catalogue and the run that
+filled it, and each row the model version that embedded it. An index run fills
+a new collection and then points the alias at it, so searches never see a mix
+of two catalogues or two models. A Milvus server has native aliases; Milvus Lite
 has none, so there the pointer is a row in a small collection of its own.
 """
 

@@ -79,9 +79,10 @@ def effective_weight(colour: np.ndarray | None, weight: float, colour_dim: int) 
 def blended_score(distance: float, weight: float, colour_dim: int, metric: str,
                   scale: float = 1.0) -> float:
     """Milvus' distance for a query of :func:`query_vector` -> the weighted mean similarity."""
-    if not colour_dim or metric.upper() not in ("COSINE", INNER_PRODUCT):
+    metric = metric.upper()
+    if not colour_dim or metric not in ("COSINE", INNER_PRODUCT):
         return float(distance)
-    if metric.upper() == INNER_PRODUCT:  # s_e + w s_c
+    if metric == INNER_PRODUCT:  # s_e + w s_c
         return float(distance) / (1.0 + weight)
     # cosine = (s_e + w s_c) / (|stored| |query|), |stored| = sqrt(1 + a^2),
     # |query| = sqrt(1 + (w / a)^2)
