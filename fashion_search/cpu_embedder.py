@@ -3,9 +3,10 @@
 The ``tritonserver`` binary available without a GPU has only the Python
 backend, so on a CPU this file serves the embedder. Given pixels (the
 ``embedder`` stage of the two-stage layout) it runs the network; given encoded
-photos (``decode_embed``, the fused CPU layout) it first decodes and fits
-them with the contract its config carries, and answers the colour descriptor
-too, as the ``preprocess`` stage would.
+photos (the fused CPU layout, served as ``embed_image`` itself) it first
+decodes and fits them with the contract its config carries, and answers the
+colour descriptor too, as the ``preprocess`` stage would, to the requests that
+ask for it.
 
 Its instances share the CPU's cores: alone, an instance runs the network on
 all of them; while another instance is busy, on its share (``instance_board``).
@@ -69,8 +70,9 @@ class TritonPythonModel:
         for request in requests:
             raw = pb_utils.get_input_tensor_by_name(request, self.input).as_numpy().reshape(-1)
             photos = [value if isinstance(value, bytes) else bytes(value) for value in raw]
+            colours = tensor_names.COLOUR in request.requested_output_names()
             try:
-                answers.append(preprocess_photos(photos, self.contract, colours=True))
+                answers.append(preprocess_photos(photos, self.contract, colours=colours))
             except ImageError as err:  # this request's mistake; the others are answered
                 answers.append(str(err))
         return answers
@@ -89,7 +91,8 @@ class TritonPythonModel:
             return self._run(arrays, [{} for _ in requests])
         decoded = self._decoded(requests)
         usable = [d for d in decoded if not isinstance(d, str)]
-        answered = iter(self._run([d[0] for d in usable], [{tensor_names.COLOUR: d[1]} for d in usable])
+        extra = [{} if d[1] is None else {tensor_names.COLOUR: d[1]} for d in usable]
+        answered = iter(self._run([d[0] for d in usable], extra)
                         if usable else [])
         return [pb_utils.InferenceResponse(error=client_error(d)) if isinstance(d, str)
                 else next(answered) for d in decoded]

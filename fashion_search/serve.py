@@ -40,7 +40,7 @@ class ServerOptions:
     host: str = "127.0.0.1"
     startup_timeout_s: float = 180.0
     # On a CPU, "fused": one model decodes and embeds, in fused_instances processes (one
-    # decodes while another runs the network); "stages": the GPU deployment's two models.
+    # decodes while another runs the network); "stages": the GPU deployment's ensemble.
     cpu_layout: str = "fused"
     fused_instances: int = 2
     preprocess_instances: int = 2
@@ -89,8 +89,8 @@ def prepare_cpu_server(work_dir: Path) -> Path:
 def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> Path:
     """Runtime copy of the built repository for a CPU: onnxruntime inside the Python backend.
 
-    Layout "fused" (the default) serves one model that decodes and embeds, behind
-    the same ensemble; "stages" keeps the GPU deployment's two models.
+    Layout "fused" (the default) serves one model that decodes and embeds under the
+    ensemble's name and interface; "stages" keeps the GPU deployment's ensemble of two.
     """
     onnx_file = source / tc.EMBEDDER / "1" / "model.onnx"
     if not onnx_file.is_file():
@@ -102,16 +102,14 @@ def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> 
     embedder = tc.read_config(source / tc.EMBEDDER / "config.pbtxt")
     ensemble = tc.read_config(source / tc.ENSEMBLE / "config.pbtxt")
     with atomic_dir(target) as staging:
-        (staging / tc.ENSEMBLE / "1").mkdir(parents=True)
         if options.cpu_layout == "fused":
-            name = tc.DECODE_EMBED
-            tc.write_config(staging / tc.ENSEMBLE / "config.pbtxt",
-                            tc.single_step_ensemble(ensemble, name))
-            config = tc.fused_cpu_model(pre, embedder, options.fused_instances,
+            name = tc.ENSEMBLE
+            config = tc.fused_cpu_model(ensemble, pre, embedder, options.fused_instances,
                                         options.cpu_max_batch, options.cpu_preferred_batches,
                                         options.cpu_queue_delay_us)
         else:
             name = tc.EMBEDDER
+            (staging / tc.ENSEMBLE / "1").mkdir(parents=True)
             tc.write_config(staging / tc.ENSEMBLE / "config.pbtxt", ensemble)
             shutil.copytree(source / tc.PREPROCESS, staging / tc.PREPROCESS,
                             ignore=shutil.ignore_patterns("__pycache__", ".gitkeep"))

@@ -8,8 +8,6 @@ the names but not the typed configs of :mod:`fashion_search.triton_config`.
 PREPROCESS = "preprocess"
 EMBEDDER = "embedder"
 ENSEMBLE = "embed_image"
-# On a CPU, one model decodes and embeds (serve.ServerOptions.cpu_layout "fused").
-DECODE_EMBED = "decode_embed"
 INPUT_BYTES = "image_bytes"
 PIXELS = "pixel_values"
 EMBEDDING = "embedding"

@@ -15,7 +15,6 @@ from tritonclient.grpc import model_config_pb2 as mc
 from fashion_search.errors import RepositoryError
 from fashion_search.files import write_text_atomic
 from fashion_search.tensor_names import *  # noqa: F403 - the names, as tc.PIXELS and the like
-from fashion_search.tensor_names import DECODE_EMBED, PIXELS
 
 ModelConfig = mc.ModelConfig
 
@@ -102,38 +101,27 @@ def cpu_variant(config: mc.ModelConfig, instances: int = 1, max_batch: int = 64,
     return cpu
 
 
-def fused_cpu_model(preprocess: mc.ModelConfig, embedder: mc.ModelConfig, instances: int = 2,
-                    max_batch: int = 64, preferred: tuple[int, ...] = (),
-                    queue_delay_us: int = 0) -> mc.ModelConfig:
-    """The two stages as one CPU model: the preprocess inputs in, every output of both out.
+def fused_cpu_model(ensemble: mc.ModelConfig, preprocess: mc.ModelConfig,
+                    embedder: mc.ModelConfig, instances: int = 2, max_batch: int = 64,
+                    preferred: tuple[int, ...] = (), queue_delay_us: int = 0) -> mc.ModelConfig:
+    """The ensemble's two stages as one CPU model, under the ensemble's name and interface.
 
     On a CPU both stages share the same cores, so handing 600 KB of pixels per
     photo from one Python process to another buys nothing and costs a copy and
-    a round trip; the GPU deployment keeps the stages apart.
+    a round trip; the GPU deployment keeps the stages apart. Served without an
+    ensemble in front, the model also sees which outputs a client asked for (an
+    ensemble asks its steps for all of theirs), so it computes the colour
+    descriptor only for the clients that want it.
     """
     fused = cpu_variant(embedder, instances, max_batch, preferred, queue_delay_us)
-    fused.name = DECODE_EMBED
-    del fused.input[:]
-    fused.input.extend(preprocess.input)
-    fused.output.extend(spec for spec in preprocess.output if spec.name != PIXELS)
+    fused.name = ensemble.name
+    for field in ("input", "output"):
+        del getattr(fused, field)[:]
+        getattr(fused, field).extend(getattr(ensemble, field))
     for key in preprocess.parameters:
         if key not in fused.parameters:
             fused.parameters[key].CopyFrom(preprocess.parameters[key])
     return fused
-
-
-def single_step_ensemble(ensemble: mc.ModelConfig, model: str) -> mc.ModelConfig:
-    """``ensemble`` with one step that runs ``model`` on all its inputs for all its outputs."""
-    single = mc.ModelConfig()
-    single.CopyFrom(ensemble)
-    del single.ensemble_scheduling.step[:]
-    step = single.ensemble_scheduling.step.add()
-    step.model_name, step.model_version = model, -1
-    for spec in ensemble.input:
-        step.input_map[spec.name] = spec.name
-    for spec in ensemble.output:
-        step.output_map[spec.name] = spec.name
-    return single
 
 
 def producer(ensemble: mc.ModelConfig, output: str) -> str:

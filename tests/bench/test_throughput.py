@@ -1,8 +1,18 @@
 """The bench's closed loop of batch-1 clients, against the real server."""
 
+import time
+
 import pytest
 
-from fashion_search.bench.throughput import Row, closed_loop, format_table, server_stats
+from fashion_search import triton_config as tc
+from fashion_search.bench.throughput import (
+    IDLE_S,
+    Row,
+    bench_query,
+    closed_loop,
+    format_table,
+    server_stats,
+)
 
 
 @pytest.mark.integration
@@ -13,9 +23,25 @@ def test_every_pass_sends_every_photo_once_and_each_call_is_timed(triton, catalo
     after = server_stats(triton.grpc_url)
     assert len(latencies) == 2 * len(photos)
     assert rate > 0 and min(latencies) > 0
-    # each client's warm-up photo, then two passes, through every step of the ensemble
+    # each client's warm-up photo, then two passes, through the one model of the CPU server
     assert {name: after[name][1] - before[name][1] for name in after} == {
-        name: 3 + 2 * len(photos) for name in after}
+        tc.ENSEMBLE: 3 + 2 * len(photos)}
+
+
+@pytest.mark.integration
+def test_each_query_row_finds_every_photo_first_and_the_last_row_waits_between_queries(
+        triton, catalog_items):
+    photos = [item.read_bytes() for item in catalog_items[:6]]
+    start = time.perf_counter()
+    rows = bench_query(photos, triton.grpc_url, collection_size=40, queries=8)
+    took = time.perf_counter() - start
+    assert [row.path.split(", ", 1)[1] for row in rows] == [
+        "shape only", "colour weight 0.02", "+ suggestions", "re-rank top 100",
+        f"colour weight 0.02, {IDLE_S * 1000:.0f} ms apart"]
+    assert all(row.path.startswith("query: top 10 of 40") for row in rows)
+    assert all(0 < row.p50_ms <= row.p99_ms for row in rows)
+    assert took > 8 * IDLE_S  # the idle row's pauses, which its latencies leave out
+    assert rows[-1].p50_ms < 8 * IDLE_S * 1000
 
 
 @pytest.mark.unit

@@ -75,7 +75,7 @@ def test_the_instances_share_a_board_that_goes_when_the_server_stops(settings, e
     own = replace(settings, home=tmp_path, model_repository_dir=str(settings.model_repository))
     photos = [p.read_bytes() for p in parity_photos]
     with TritonServer(own, options) as server:
-        board = board_folder() / f"fashion-search-{server.process.pid}-{tc.DECODE_EMBED}.board"
+        board = board_folder() / f"fashion-search-{server.process.pid}-{tc.ENSEMBLE}.board"
         clients = [EmbeddingClient(server.grpc_url) for _ in range(8)]
         done = threading.Event()
 
@@ -113,10 +113,14 @@ def _served_configs(url: str) -> dict:
     return configs
 
 
-def test_the_cpu_server_decodes_and_embeds_in_one_model_that_holds_no_lone_photo_back(client):
-    configs = _served_configs(client.url)
-    assert list(configs) == [tc.DECODE_EMBED]
-    config = configs[tc.DECODE_EMBED]
+def test_the_cpu_server_decodes_and_embeds_in_one_model_that_holds_no_lone_photo_back(
+        client, settings):
+    grpc = grpcclient.InferenceServerClient(client.url)
+    config = grpc.get_model_config(tc.ENSEMBLE).config
+    grpc.close()
+    built = tc.read_config(settings.model_repository / tc.ENSEMBLE / "config.pbtxt")
+    assert config.backend == "python" and not config.ensemble_scheduling.step
+    assert list(config.input) == list(built.input) and list(config.output) == list(built.output)
     assert config.dynamic_batching.max_queue_delay_microseconds == 0
     assert config.instance_group[0].kind == config.instance_group[0].KIND_CPU
     assert config.instance_group[0].count == ServerOptions().fused_instances
@@ -235,7 +239,7 @@ def test_server_that_fails_to_start_shows_its_log(settings, exported, tmp_path):
     broken = replace(settings, home=tmp_path / "home", model_repository_dir=str(repo))
     options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
                             metrics_port=free_port(), startup_timeout_s=120)
-    with pytest.raises(ServerError, match="(?s)decode_embed.*model.onnx"):
+    with pytest.raises(ServerError, match="(?s)embed_image.*model.onnx"):
         TritonServer(broken, options).start()
 
 

@@ -88,33 +88,26 @@ def test_templates_leave_every_model_fact_to_the_build():
     assert list(tc.tensor(embedder, tc.EMBEDDING, output=True).dims) == [-1]
 
 
-def test_the_fused_cpu_model_takes_photos_and_answers_every_output_of_both_stages():
+def test_the_fused_cpu_model_is_the_ensemble_to_clients_and_carries_both_stages_facts():
+    ensemble = tc.read_config(REPO / tc.ENSEMBLE / "config.pbtxt")
     pre = tc.read_config(REPO / tc.PREPROCESS / "config.pbtxt")
     emb = tc.read_config(REPO / tc.EMBEDDER / "config.pbtxt")
     tc.set_parameter(pre, tc.PREPROCESSING_PARAM, "{}")
     tc.set_parameter(emb, tc.MODEL_VERSION_PARAM, "m-1")
-    fused = tc.fused_cpu_model(pre, emb, instances=2, max_batch=32, queue_delay_us=0)
-    assert fused.name == tc.DECODE_EMBED and fused.backend == "python"
-    assert [t.name for t in fused.input] == [tc.INPUT_BYTES]
-    assert [t.name for t in fused.output] == [*(t.name for t in emb.output),
-                                              *(t.name for t in pre.output if t.name != tc.PIXELS)]
-    assert tc.COLOUR in [t.name for t in fused.output]
+    fused = tc.fused_cpu_model(ensemble, pre, emb, instances=2, max_batch=32, queue_delay_us=0)
+    assert fused.name == tc.ENSEMBLE and fused.backend == "python"
+    assert not fused.platform and not fused.HasField("ensemble_scheduling")
+    assert list(fused.input) == list(ensemble.input)
+    assert list(fused.output) == list(ensemble.output)
+    assert [t.name for t in fused.output] == [tc.EMBEDDING, tc.COLOUR]
     assert tc.get_parameter(fused, tc.PREPROCESSING_PARAM) == "{}"
     assert tc.get_parameter(fused, tc.MODEL_VERSION_PARAM) == "m-1"
     assert fused.instance_group[0].count == 2 and fused.max_batch_size == 32
     assert fused.instance_group[0].kind == fused.instance_group[0].KIND_CPU
 
 
-def test_a_single_step_ensemble_keeps_the_interface_and_runs_one_model():
+def test_the_producer_of_an_ensemble_output_is_the_step_that_maps_it():
     ensemble = tc.read_config(REPO / tc.ENSEMBLE / "config.pbtxt")
-    single = tc.single_step_ensemble(ensemble, tc.DECODE_EMBED)
-    assert [t.name for t in single.input] == [t.name for t in ensemble.input]
-    assert [t.name for t in single.output] == [t.name for t in ensemble.output]
-    (step,) = single.ensemble_scheduling.step
-    assert step.model_name == tc.DECODE_EMBED
-    assert dict(step.input_map) == {t.name: t.name for t in ensemble.input}
-    assert dict(step.output_map) == {t.name: t.name for t in ensemble.output}
-    assert tc.producer(single, tc.EMBEDDING) == tc.DECODE_EMBED
     assert tc.producer(ensemble, tc.EMBEDDING) == tc.EMBEDDER
     assert tc.producer(ensemble, tc.COLOUR) == tc.PREPROCESS
     with pytest.raises(RepositoryError, match="produces 'nothing'"):
