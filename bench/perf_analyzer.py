@@ -1,8 +1,8 @@
-"""Triton's own load generator over the served ensemble, beside the project's closed loop.
+"""Triton's own load generator over the served ``embed_image``, beside the project's closed loop.
 
 ``perf_analyzer`` is the tool Triton's published figures come from: a C++
 client that keeps N requests in flight and reads Triton's server-side
-statistics. The sweep runs it at 1 to 16 batch-1 clients against the ensemble
+statistics. The sweep runs it at 1 to 16 batch-1 clients against ``embed_image``
 and, in the same run, the project's own closed loop (``throughput.closed_loop``)
 on the same photos, so the two generators check each other.
 
@@ -190,7 +190,7 @@ def plot_sweep(own: Sequence[LoadPoint], triton: Sequence[LoadPoint], path: Path
                           xytext=(4, -10), fontsize=8, color=colour)
     axis.set_xlabel("photos/s")
     axis.set_ylabel("latency (ms)")
-    axis.set_title("Triton ensemble, batch-1 clients (labels: clients)")
+    axis.set_title("Triton embed_image, batch-1 clients (labels: clients)")
     axis.grid(alpha=0.3)
     axis.legend()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """Throughput and latency of every way to embed a photo, in one run, on the same photos.
 
 Every row starts from encoded photo bytes, so decoding and preprocessing are
-counted everywhere: PyTorch eager, onnxruntime in-process, and the Triton
-ensemble over gRPC at batch 1, a full batch and with 8 concurrent clients; then
+counted everywhere: PyTorch eager, onnxruntime in-process, and Triton's
+``embed_image`` over gRPC at batch 1, a full batch and with 8 concurrent clients; then
 the end-to-end query (bytes -> top 10 ids) against a 10,000-item collection.
 """
 

@@ -1,4 +1,4 @@
-"""Triton's perf_analyzer: found, fed the photos as the ensemble expects, read back, run for real."""
+"""Triton's perf_analyzer: found, fed the photos as embed_image expects, read back, run for real."""
 
 import base64
 import json
@@ -21,7 +21,7 @@ from fashion_search.bench.throughput import server_stats
 from fashion_search.config import Settings
 from fashion_search.errors import ConfigError
 
-# The -f file of a real run: 8 clients against the ensemble on this project's CPU server.
+# The -f file of a real run: 8 clients against embed_image on this project's CPU server.
 REAL_CSV = """\
 Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,\
 Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency
@@ -105,7 +105,7 @@ def photo_file(tmp_path_factory, products_dir) -> Path:
 
 
 @pytest.mark.integration
-def test_perf_analyzer_loads_the_real_ensemble(tool, triton, photo_file):
+def test_perf_analyzer_loads_the_real_server(tool, triton, photo_file):
     before = server_stats(triton.grpc_url)
     point = measure(tool, triton.grpc_url, photo_file, clients=2, window_ms=1000,
                     stability_percent=100)
