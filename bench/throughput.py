@@ -44,8 +44,8 @@ from fashion_search.vectordb.store import CatalogStore
 log = logging.getLogger(__name__)
 
 CLIENTS = 8  # the row the targets compare; its stage rows say where the time goes
-# A query after the server idled this long: on a shared machine the cores' caches go
-# cold in that time, and a photo's network takes milliseconds longer than back to back.
+# A query after the server idled this long: on a shared machine a photo's network then
+# takes milliseconds longer than back to back, whatever the cores did meanwhile (README).
 IDLE_S = 0.1
 CONCURRENCY = (1, 2, 4, CLIENTS, 16)
 PASSES = 3  # passes over the photos per row (eager PyTorch: one); the median is reported

@@ -30,7 +30,8 @@ class Request(dict):
 
 def mean_colour_graph() -> ort.InferenceSession:
     """A stand-in network: each photo's mean per channel as its embedding."""
-    pixels = helper.make_tensor_value_info(tensor_names.PIXELS, TensorProto.FLOAT, ["n", 3, 224, 224])
+    pixels = helper.make_tensor_value_info(tensor_names.PIXELS, TensorProto.FLOAT,
+                                           ["n", *PreprocessConfig().input_shape])
     out = helper.make_tensor_value_info(tensor_names.EMBEDDING, TensorProto.FLOAT, ["n", 3])
     graph = helper.make_graph([helper.make_node("GlobalAveragePool", [tensor_names.PIXELS], ["pooled"]),
                                helper.make_node("Flatten", ["pooled"], [tensor_names.EMBEDDING])],
