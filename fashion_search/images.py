@@ -2,7 +2,9 @@
 
 Photos arrive as JPEGs with EXIF rotation, PNGs with alpha, CMYK or 16-bit
 scans, truncated downloads and empty files. Every path through the system
-decodes with :func:`load_image`, so they all accept and reject the same files.
+decodes with :func:`load_image`, so they all accept and reject the same files
+(preprocessing first offers plain JPEGs to :mod:`fashion_search.plain_jpeg`,
+which gives the same pixels and leaves every other file to this one).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from fashion_search.colour import DIM as COLOUR_DIM
 from fashion_search.colour import planes_descriptor
 from fashion_search.errors import RecipeError
 from fashion_search.images import load_image
+from fashion_search.plain_jpeg import decode_plain_jpeg
 
 FIT_MODES = ("shorter_side_center_crop", "pad_to_square")
 _INTERPOLATIONS = {
@@ -123,13 +124,30 @@ def to_pixels(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     return normalise(fit_image(image, config), config)
 
 
+def fitted_photo(data: bytes, config: PreprocessConfig, name: str = "image"
+                 ) -> Image.Image | np.ndarray:
+    """Encoded image bytes -> the fitted RGB photo, as an image or an (h, w, 3) array.
+
+    Plain JPEGs skip PIL's decoder (:mod:`fashion_search.plain_jpeg`: the same
+    pixels); a photo already at the input size stays the decoder's array.
+    Raises :class:`fashion_search.images.ImageError` naming ``name`` when the
+    bytes are not a usable photo.
+    """
+    pixels = decode_plain_jpeg(data, draft_size=config.size)
+    if pixels is None:
+        return fit_image(load_image(data, name=name, draft_size=config.size), config)
+    if pixels.shape[:2] == (config.size, config.size):
+        return pixels
+    return fit_image(Image.fromarray(pixels), config)
+
+
 def preprocess(data: bytes, config: PreprocessConfig, name: str = "image") -> np.ndarray:
     """Encoded image bytes -> the model's input for one photo (3, size, size).
 
     Raises :class:`fashion_search.images.ImageError` naming ``name`` when the
     bytes are not a usable photo.
     """
-    return to_pixels(load_image(data, name=name, draft_size=config.size), config)
+    return normalise(fitted_photo(data, config, name), config)
 
 
 def preprocess_photos(photos: Sequence[bytes], config: PreprocessConfig,
@@ -147,8 +165,7 @@ def preprocess_photos(photos: Sequence[bytes], config: PreprocessConfig,
     described = np.empty((len(photos), COLOUR_DIM), dtype=np.float32) if colours else None
     for index, data in enumerate(photos):
         name = names[index] if names is not None else f"image {index}"
-        planes = channel_planes(fit_image(load_image(data, name=name, draft_size=config.size),
-                                          config))
+        planes = channel_planes(fitted_photo(data, config, name))
         normalise_planes(planes, config, out=pixels[index])
         if described is not None:
             described[index] = planes_descriptor(planes)

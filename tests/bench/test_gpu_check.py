@@ -32,7 +32,7 @@ def test_the_bundle_keeps_the_shared_layout_and_only_a_subset(bundle):
 
 # What the bare GPU machine lacks: importing any of them there fails.
 ABSENT_THERE = ("tritonclient", "grpc", "rapidjson", "pymilvus", "milvus_lite", "gradio", "ray",
-                "playwright")
+                "playwright", "simplejpeg")
 
 
 @pytest.mark.integration

@@ -21,7 +21,8 @@ MODEL = PROJECT_ROOT / "triton_models" / "preprocess" / "1" / "model.py"
 # with numpy, Pillow, torch and torchvision only (docker/triton.Dockerfile).
 ABSENT_THERE = ("tritonclient", "grpc", "rapidjson", "google.protobuf", "pymilvus", "milvus_lite",
                 "gradio", "ray", "onnx", "onnxruntime", "onnxscript", "timm",
-                "pytorch_metric_learning", "pytriton", "pandas", "tqdm", "matplotlib", "requests")
+                "pytorch_metric_learning", "pytriton", "pandas", "tqdm", "matplotlib", "requests",
+                "simplejpeg")
 
 
 class FakeBackend(types.ModuleType):
