@@ -32,6 +32,7 @@ from fashion_search.config import BATCH_SIZE as BATCH
 from fashion_search.config import Settings, load_settings
 from fashion_search.export.run import ensure_model
 from fashion_search.onnx_graph import onnx_session
+from fashion_search.pixel_buffers import PixelBuffer, decoded_ahead
 from fashion_search.preprocessing import preprocess_photos
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
@@ -83,13 +84,14 @@ def _rate(photos: Sequence[bytes], run: Callable[[Sequence[bytes]], object], bat
     return float(np.median(rates))
 
 
-def _pixels(photos: Sequence[bytes], contract) -> np.ndarray:
-    return preprocess_photos(photos, contract)[0]
+def _pixels(photos: Sequence[bytes], contract, buffer: PixelBuffer | None = None) -> np.ndarray:
+    return preprocess_photos(photos, contract, out=buffer.rows(len(photos)) if buffer else None)[0]
 
 
 def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -> list[Row]:
     contract = loaded.preprocessing
     model = loaded.model.eval()
+    buffer = PixelBuffer(contract)  # one batch's memory, reused as an in-process loop would
 
     def eager(batch):
         with torch.inference_mode():
@@ -98,18 +100,18 @@ def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -
     session = onnx_session(onnx_path)
 
     def ort(batch):
-        return session.run([tc.EMBEDDING], {tc.PIXELS: _pixels(batch, contract)})
+        return session.run([tc.EMBEDDING], {tc.PIXELS: _pixels(batch, contract, buffer)})
 
     def ort_colour(batch):  # the same work as the server: embedding and colour descriptor
-        pixels, colours = preprocess_photos(batch, contract, colours=True)
+        pixels, colours = preprocess_photos(batch, contract, colours=True,
+                                            out=buffer.rows(len(batch)))
         return session.run([tc.EMBEDDING], {tc.PIXELS: pixels}), colours
 
     def pipelined(all_photos):
         # the next batch is decoded while onnxruntime runs this one (it releases the GIL)
         batches = [all_photos[i:i + BATCH] for i in range(0, len(all_photos), BATCH)]
-        with ThreadPoolExecutor(1) as pool:
-            for pixels in pool.map(lambda b: _pixels(b, contract), batches):
-                session.run([tc.EMBEDDING], {tc.PIXELS: pixels})
+        for pixels in decoded_ahead(batches, lambda b, into: _pixels(b, contract, into), contract):
+            session.run([tc.EMBEDDING], {tc.PIXELS: pixels})
 
     ready = _pixels(photos, contract)
 

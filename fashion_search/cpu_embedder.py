@@ -24,6 +24,7 @@ from fashion_search import tensor_names
 from fashion_search.backend_errors import client_error
 from fashion_search.errors import ImageError
 from fashion_search.instance_board import InstanceBoard, thread_shares
+from fashion_search.pixel_buffers import PixelBuffer
 from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
 
 
@@ -58,24 +59,32 @@ class TritonPythonModel:
             params = config["parameters"]
             contract = params[tensor_names.PREPROCESSING_PARAM]["string_value"]
             self.contract = PreprocessConfig.from_json(contract)
+            self.buffer = PixelBuffer(self.contract)
 
     def _decoded(self, requests):
         """Pixels and colours per request, or why its photos cannot be used (a message).
 
-        Only the message is kept: an exception kept past its ``except`` holds this
+        The usable requests' pixels lie one after another in the instance's
+        buffer, which one onnxruntime call then reads as it is. Only the
+        message is kept: an exception kept past its ``except`` holds this
         frame, and with it the request's photos, in a cycle until the garbage
         collector runs, which under oversized requests grew the server by gigabytes.
         """
-        answers = []
+        photos = []
         for request in requests:
             raw = pb_utils.get_input_tensor_by_name(request, self.input).as_numpy().reshape(-1)
-            photos = [value if isinstance(value, bytes) else bytes(value) for value in raw]
+            photos.append([value if isinstance(value, bytes) else bytes(value) for value in raw])
+        batch = self.buffer.rows(sum(len(p) for p in photos))
+        answers, start = [], 0
+        for request, mine in zip(requests, photos):
             colours = tensor_names.COLOUR in request.requested_output_names()
-            try:
-                answers.append(preprocess_photos(photos, self.contract, colours=colours))
+            try:  # a failed request's rows are written over by the next one's
+                answers.append(preprocess_photos(mine, self.contract, colours=colours,
+                                                 out=batch[start:]))
+                start += len(mine)
             except ImageError as err:  # this request's mistake; the others are answered
                 answers.append(str(err))
-        return answers
+        return answers, batch[:start]
 
     def execute(self, requests):
         with self.board.running():
@@ -89,17 +98,19 @@ class TritonPythonModel:
             arrays = [pb_utils.get_input_tensor_by_name(r, self.input).as_numpy()
                       for r in requests]
             return self._run(arrays, [{} for _ in requests])
-        decoded = self._decoded(requests)
+        decoded, pixels = self._decoded(requests)
         usable = [d for d in decoded if not isinstance(d, str)]
         extra = [{} if d[1] is None else {tensor_names.COLOUR: d[1]} for d in usable]
-        answered = iter(self._run([d[0] for d in usable], extra)
+        answered = iter(self._run([d[0] for d in usable], extra, pixels)
                         if usable else [])
         return [pb_utils.InferenceResponse(error=client_error(d)) if isinstance(d, str)
                 else next(answered) for d in decoded]
 
-    def _run(self, arrays, extra):
-        # Requests that Triton batched together run as one onnxruntime call.
-        pixels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # no copy of one
+    def _run(self, arrays, extra, pixels=None):
+        # Requests that Triton batched together run as one onnxruntime call, on
+        # their pixels side by side (decoded so, or joined here).
+        if pixels is None:
+            pixels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # no copy of one
         session = self.crowded if self.board.others_running() else self.session
         results = session.run(self.outputs, {tensor_names.PIXELS: pixels.astype(np.float32, copy=False)})
         responses, start = [], 0

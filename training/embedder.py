@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from fashion_search.client import Features
 from fashion_search.config import BATCH_SIZE
 from fashion_search.export.onnx_export import export_onnx, output_names
 from fashion_search.onnx_graph import onnx_session
+from fashion_search.pixel_buffers import PixelBuffer, decoded_ahead
 from fashion_search.preprocessing import preprocess_photos
 
 
@@ -51,15 +51,16 @@ class OnnxEmbedder:
                  progress: bool = True) -> Features:
         contract = self.loaded.preprocessing
 
-        def pixels(batch: Sequence[CatalogItem]) -> tuple[np.ndarray, np.ndarray]:
+        def pixels(batch: Sequence[CatalogItem], buffer: PixelBuffer
+                   ) -> tuple[np.ndarray, np.ndarray]:
             return preprocess_photos([i.read_bytes() for i in batch], contract,
-                                     [str(i.path) for i in batch], colours=True)
+                                     [str(i.path) for i in batch], colours=True,
+                                     out=buffer.rows(len(batch)))
 
         batches = [items[s:s + BATCH_SIZE] for s in range(0, len(items), BATCH_SIZE)]
         embeddings, colours, probabilities = [], [], []
-        with ThreadPoolExecutor(2) as pool, tqdm(total=len(items), desc=desc, unit="photo",
-                                                 disable=not progress) as bar:
-            for batch, (array, shades) in zip(batches, pool.map(pixels, batches)):
+        with tqdm(total=len(items), desc=desc, unit="photo", disable=not progress) as bar:
+            for batch, (array, shades) in zip(batches, decoded_ahead(batches, pixels, contract)):
                 result = self.session.run(self.outputs, {tc.PIXELS: array})
                 colours.append(shades)
                 embeddings.append(result[0])

@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from fashion_search import tensor_names
+from fashion_search.pixel_buffers import PixelBuffer
 from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
 from tests.triton_models.test_preprocess_model import FakeBackend, jpeg
 
@@ -52,6 +53,7 @@ def model(monkeypatch):
                                            others_running=lambda: False)
     instance.input, instance.outputs = tensor_names.INPUT_BYTES, [tensor_names.EMBEDDING]
     instance.contract = PreprocessConfig()
+    instance.buffer = PixelBuffer(instance.contract)
     return instance, module
 
 
@@ -60,9 +62,9 @@ def test_the_colour_descriptor_is_computed_only_for_the_requests_that_ask_for_it
     instance, module = model
     asked = []
 
-    def counting(photos, contract, colours=False):
+    def counting(photos, contract, colours=False, out=None):
         asked.append(colours)
-        return preprocess_photos(photos, contract, colours=colours)
+        return preprocess_photos(photos, contract, colours=colours, out=out)
 
     monkeypatch.setattr(module, "preprocess_photos", counting)
     both, alone = [jpeg(0), jpeg(1)], [jpeg(2)]
@@ -87,3 +89,23 @@ def test_a_bad_photo_fails_its_own_request_and_the_batch_is_answered(model):
     assert good.error is None and good.tensors[tensor_names.EMBEDDING].shape == (1, 3)
     assert bad.error.code == FakeBackend.TritonError.INVALID_ARG
     assert "not a readable image" in str(bad.error)
+
+
+def expected(photos):
+    return preprocess_photos(photos, PreprocessConfig())[0].mean(axis=(2, 3))
+
+
+def test_a_request_after_one_that_failed_halfway_gets_its_own_pixels(model):
+    instance, _ = model
+    first, half_bad, last = [jpeg(4), jpeg(5)], [jpeg(6), b"not a photo"], [jpeg(7)]
+    answers = instance.execute([Request(p, {tensor_names.EMBEDDING})
+                                for p in (first, half_bad, last)])
+    assert [a.error is None for a in answers] == [True, False, True]
+    np.testing.assert_allclose(answers[0].tensors[tensor_names.EMBEDDING], expected(first),
+                               atol=1e-5)
+    np.testing.assert_allclose(answers[2].tensors[tensor_names.EMBEDDING], expected(last),
+                               atol=1e-5)
+    # The next, smaller batch reuses the buffer and reads only its own rows.
+    again = [jpeg(8)]
+    (answer,) = instance.execute([Request(again, {tensor_names.EMBEDDING})])
+    np.testing.assert_allclose(answer.tensors[tensor_names.EMBEDDING], expected(again), atol=1e-5)

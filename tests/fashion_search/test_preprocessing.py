@@ -116,3 +116,21 @@ def test_a_bad_photo_in_a_batch_is_named():
     with pytest.raises(ImageError, match="second.jpg"):
         preprocess_photos([jpeg(64, 64), b"not a photo"], PreprocessConfig(),
                           names=["first.jpg", "second.jpg"])
+
+
+def test_a_batch_is_written_into_the_buffer_it_is_given():
+    contract = PreprocessConfig()
+    photos = [jpeg(300, 200), jpeg(224, 224)]
+    buffer = np.full((4, *contract.input_shape), np.nan, dtype=np.float32)
+    pixels, _ = preprocess_photos(photos, contract, out=buffer)
+    assert pixels.shape[0] == 2 and np.shares_memory(pixels, buffer)
+    np.testing.assert_array_equal(buffer[:2], preprocess_photos(photos, contract)[0])
+    assert np.isnan(buffer[2:]).all()
+
+
+@pytest.mark.parametrize("shape, dtype", [((1, 3, 224, 224), np.float32),
+                                          ((2, 3, 112, 112), np.float32),
+                                          ((2, 3, 224, 224), np.float64)])
+def test_a_buffer_that_cannot_hold_the_batch_is_refused(shape, dtype):
+    with pytest.raises(ValueError, match="cannot hold 2 photos"):
+        preprocess_photos([jpeg(64, 64)] * 2, PreprocessConfig(), out=np.empty(shape, dtype))
