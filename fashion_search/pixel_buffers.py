@@ -7,8 +7,9 @@ quarter of preprocessing one. A buffer written again and again pays that once.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -36,19 +37,26 @@ class PixelBuffer:
 
 
 def decoded_ahead(batches: Sequence[Batch], decode: Callable[[Batch, PixelBuffer], Decoded],
-                  config: PreprocessConfig) -> Iterator[Decoded]:
-    """``decode(batch, buffer)`` for each batch in order, the next one decoded on a
-    thread while the caller uses this one.
+                  config: PreprocessConfig, workers: int = 1) -> Iterator[Decoded]:
+    """``decode(batch, buffer)`` for each batch in order, the next ``workers`` batches
+    decoded on as many threads while the caller uses this one.
 
-    Two buffers take turns, so memory holds two batches however many there
-    are (an executor's ``map`` would decode all of them ahead of a slower
-    consumer). Each result is valid until the caller asks for the next.
+    ``workers + 1`` buffers take turns, so memory holds that many batches
+    however many there are (an executor's ``map`` would decode all of them
+    ahead of a slower consumer). Each result is valid until the caller asks
+    for the next.
     """
-    buffers = (PixelBuffer(config), PixelBuffer(config))
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(decode, batches[0], buffers[0]) if batches else None
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    buffers = [PixelBuffer(config) for _ in range(workers + 1)]
+    with ThreadPoolExecutor(workers) as pool:
+        def submit(index: int) -> Future:
+            return pool.submit(decode, batches[index], buffers[index % len(buffers)])
+
+        pending = deque(submit(index) for index in range(min(workers, len(batches))))
         for index in range(len(batches)):
-            result = pending.result()
-            if index + 1 < len(batches):
-                pending = pool.submit(decode, batches[index + 1], buffers[(index + 1) % 2])
+            result = pending.popleft().result()
+            # The caller is done with the previous batch, whose buffer this one takes.
+            if index + workers < len(batches):
+                pending.append(submit(index + workers))
             yield result

@@ -58,9 +58,11 @@ class OnnxEmbedder:
                                      out=buffer.rows(len(batch)))
 
         batches = [items[s:s + BATCH_SIZE] for s in range(0, len(items), BATCH_SIZE)]
+        # Two decoding threads: photos that need resizing take most of a core each.
+        decoded = decoded_ahead(batches, pixels, contract, workers=2)
         embeddings, colours, probabilities = [], [], []
         with tqdm(total=len(items), desc=desc, unit="photo", disable=not progress) as bar:
-            for batch, (array, shades) in zip(batches, decoded_ahead(batches, pixels, contract)):
+            for batch, (array, shades) in zip(batches, decoded):
                 result = self.session.run(self.outputs, {tc.PIXELS: array})
                 colours.append(shades)
                 embeddings.append(result[0])

@@ -1,6 +1,7 @@
 """Batch memory is reused, and decoding runs one batch ahead, never further."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -24,7 +25,8 @@ def test_a_buffer_hands_out_the_same_memory_and_grows_only_for_a_larger_batch():
     assert np.shares_memory(larger, buffer.rows(5))
 
 
-def test_batches_come_back_in_order_and_at_most_one_is_decoded_ahead():
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_batches_come_back_in_order_and_at_most_workers_are_decoded_ahead(workers):
     started, lock = [], threading.Lock()
 
     def decode(batch, buffer):
@@ -35,14 +37,22 @@ def test_batches_come_back_in_order_and_at_most_one_is_decoded_ahead():
         return batch, rows
 
     seen, buffers = [], []
-    for batch, rows in decoded_ahead(list(range(6)), decode, CONTRACT):
-        assert rows[0, 0, 0, 0] == batch  # not yet written over by the next batch
+    for batch, rows in decoded_ahead(list(range(9)), decode, CONTRACT, workers=workers):
+        time.sleep(0.01)  # a slow consumer: the decoders would run far ahead if they could
+        assert rows[0, 0, 0, 0] == batch  # not yet written over by a later batch
         with lock:
-            assert len(started) <= batch + 2
+            assert len(started) <= batch + 1 + workers
         seen.append(batch)
         buffers.append(rows)
-    assert seen == list(range(6))
-    assert np.shares_memory(buffers[0], buffers[2]) and not np.shares_memory(buffers[0], buffers[1])
+    assert seen == list(range(9))
+    cycle = workers + 1
+    assert np.shares_memory(buffers[0], buffers[cycle])
+    assert not any(np.shares_memory(buffers[0], buffers[i]) for i in range(1, cycle))
+
+
+def test_no_workers_is_refused():
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        list(decoded_ahead([0], lambda batch, buffer: batch, CONTRACT, workers=0))
 
 
 def test_a_batch_that_fails_to_decode_raises_where_it_is_read():
