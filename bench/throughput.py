@@ -50,6 +50,7 @@ CLIENTS = 8  # the row the targets compare; its stage rows say where the time go
 IDLE_S = 0.1
 CONCURRENCY = (1, 2, 4, CLIENTS, 16)
 PASSES = 3  # passes over the photos per row (eager PyTorch: one); the median is reported
+INTERLEAVED_PASSES = 5  # the in-process rows, whose ratio to the bare model is a target
 
 
 @dataclass
@@ -74,14 +75,24 @@ def _rate(photos: Sequence[bytes], run: Callable[[Sequence[bytes]], object], bat
           passes: int = PASSES) -> float:
     """The median of ``passes`` passes over the photos: one pass is a second or two, which
     a shared machine's hiccup can move by 10%."""
-    run(photos[:batch])  # warm up
-    rates = []
+    return _rates([(photos, run, batch)], passes)[0]
+
+
+def _rates(runs: Sequence[tuple[Sequence, Callable[[Sequence], object], int]],
+           passes: int = PASSES) -> list[float]:
+    """Each run's median rate, the runs taking turns within each pass: a shared machine's
+    speed drifts by 10% in a minute, and rows timed a minute apart would carry the drift
+    into their ratio."""
+    for items, run, batch in runs:
+        run(items[:batch])  # warm up
+    rates: list[list[float]] = [[] for _ in runs]
     for _ in range(passes):
-        start = time.perf_counter()
-        for i in range(0, len(photos), batch):
-            run(photos[i:i + batch])
-        rates.append(len(photos) / (time.perf_counter() - start))
-    return float(np.median(rates))
+        for timed, (items, run, batch) in zip(rates, runs):
+            start = time.perf_counter()
+            for i in range(0, len(items), batch):
+                run(items[i:i + batch])
+            timed.append(len(items) / (time.perf_counter() - start))
+    return [float(np.median(timed)) for timed in rates]
 
 
 def _pixels(photos: Sequence[bytes], contract, buffer: PixelBuffer | None = None) -> np.ndarray:
@@ -119,16 +130,18 @@ def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -
         return session.run([tc.EMBEDDING], {tc.PIXELS: batch_pixels})
 
     threads = torch.get_num_threads()
+    ort_rate, colour_rate, pipelined_rate, bare_rate = _rates(
+        [(photos, ort, BATCH), (photos, ort_colour, BATCH), (photos, pipelined, len(photos)),
+         (ready, bare, BATCH)], passes=INTERLEAVED_PASSES)
     return [
         Row("PyTorch eager, in-process", _rate(photos, eager, BATCH, passes=1),
             note=f"batch {BATCH}, {threads} threads"),
-        Row("onnxruntime, in-process", _rate(photos, ort, BATCH), note=f"batch {BATCH}"),
-        Row("  + colour descriptor", _rate(photos, ort_colour, BATCH),
-            note="the server's work per photo"),
-        Row("  pipelined: next batch decoded alongside", _rate(photos, pipelined, len(photos)),
+        Row("onnxruntime, in-process", ort_rate, note=f"batch {BATCH}"),
+        Row("  + colour descriptor", colour_rate, note="the server's work per photo"),
+        Row("  pipelined: next batch decoded alongside", pipelined_rate,
             note="decode thread + onnxruntime"),
-        Row("  bare model, pixels ready", _rate(ready, bare, BATCH),
-            note=f"batch {BATCH}, the ceiling"),
+        Row("  bare model, pixels ready", bare_rate,
+            note=f"batch {BATCH}, the ceiling; rows above it timed in turns"),
     ]
 
 

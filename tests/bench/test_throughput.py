@@ -8,6 +8,7 @@ from fashion_search import triton_config as tc
 from fashion_search.bench.throughput import (
     IDLE_S,
     Row,
+    _rates,
     bench_query,
     closed_loop,
     format_table,
@@ -51,3 +52,23 @@ def test_the_table_gives_each_rate_against_the_baseline():
                          200.0).splitlines()
     assert lines[3].split()[:3] == ["served", "180.0", "0.90x"]
     assert lines[3].split()[3:] == ["10.0", "20.0", "8", "clients"]
+
+
+@pytest.mark.unit
+def test_rows_timed_in_turns_take_turns_within_each_pass_and_see_every_item():
+    calls = []
+
+    def recorder(name, pause):
+        def run(batch):
+            calls.append((name, tuple(batch)))
+            time.sleep(pause)
+        return run
+
+    items = list(range(5))
+    fast, slow = _rates([(items, recorder("fast", 0.001), 2), (items, recorder("slow", 0.01), 5)],
+                        passes=3)
+    warm_up, timed = calls[:2], calls[2:]
+    assert warm_up == [("fast", (0, 1)), ("slow", (0, 1, 2, 3, 4))]
+    one_pass = [("fast", (0, 1)), ("fast", (2, 3)), ("fast", (4,)), ("slow", (0, 1, 2, 3, 4))]
+    assert timed == one_pass * 3
+    assert fast < 5 / 0.003 and slow < 5 / 0.01 and fast > slow
