@@ -22,6 +22,7 @@ import triton_python_backend_utils as pb_utils
 
 from fashion_search import tensor_names
 from fashion_search.backend_errors import client_error
+from fashion_search.batch_slices import run_in_slices
 from fashion_search.errors import ImageError
 from fashion_search.instance_board import InstanceBoard, thread_shares
 from fashion_search.pixel_buffers import PixelBuffer
@@ -112,7 +113,8 @@ class TritonPythonModel:
         if pixels is None:
             pixels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # no copy of one
         session = self.crowded if self.board.others_running() else self.session
-        results = session.run(self.outputs, {tensor_names.PIXELS: pixels.astype(np.float32, copy=False)})
+        results = run_in_slices(session, self.outputs, tensor_names.PIXELS,
+                                pixels.astype(np.float32, copy=False))
         responses, start = [], 0
         for array, more in zip(arrays, extra):
             end = start + array.shape[0]

@@ -17,6 +17,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from fashion_search.batch_slices import CPU_PROVIDER
 from fashion_search.errors import RecipeError
 from fashion_search.files import atomic_path
 
@@ -70,7 +71,6 @@ def graph_signature(path: Path) -> dict[str, dict[str, list]]:
     }
 
 
-CPU_PROVIDER = "CPUExecutionProvider"
 CUDA_PROVIDER = "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
 

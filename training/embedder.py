@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from fashion_search import colour
 from fashion_search import triton_config as tc
+from fashion_search.batch_slices import run_in_slices
 from fashion_search.catalog import CatalogItem
 from fashion_search.checkpoint import LoadedModel
 from fashion_search.client import Features
@@ -63,7 +64,7 @@ class OnnxEmbedder:
         embeddings, colours, probabilities = [], [], []
         with tqdm(total=len(items), desc=desc, unit="photo", disable=not progress) as bar:
             for batch, (array, shades) in zip(batches, decoded):
-                result = self.session.run(self.outputs, {tc.PIXELS: array})
+                result = run_in_slices(self.session, self.outputs, tc.PIXELS, array)
                 colours.append(shades)
                 embeddings.append(result[0])
                 if len(result) > 1:
