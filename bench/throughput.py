@@ -25,7 +25,8 @@ import tritonclient.grpc as grpcclient
 
 from fashion_search import colour
 from fashion_search import triton_config as tc
-from fashion_search.batch_slices import ROWS, run_in_slices
+from fashion_search.batch_slices import run_in_slices, slice_rows
+from fashion_search.bench.passes import PASSES, median_rate, rates_in_turns
 from fashion_search.catalog import IMAGE_SUFFIXES, CatalogItem
 from fashion_search.checkpoint import LoadedModel, choose_model
 from fashion_search.client import EmbeddingClient
@@ -50,7 +51,6 @@ CLIENTS = 8  # the row the targets compare; its stage rows say where the time go
 # takes milliseconds longer than back to back, whatever the cores did meanwhile (README).
 IDLE_S = 0.1
 CONCURRENCY = (1, 2, 4, CLIENTS, 16)
-PASSES = 3  # passes over the photos per row (eager PyTorch: one); the median is reported
 INTERLEAVED_PASSES = 5  # the in-process rows, whose ratio to the bare model is a target
 
 
@@ -72,35 +72,13 @@ class Row:
     note: str = ""
 
 
-def _rate(photos: Sequence[bytes], run: Callable[[Sequence[bytes]], object], batch: int,
-          passes: int = PASSES) -> float:
-    """The median of ``passes`` passes over the photos: one pass is a second or two, which
-    a shared machine's hiccup can move by 10%."""
-    return _rates([(photos, run, batch)], passes)[0]
-
-
-def _rates(runs: Sequence[tuple[Sequence, Callable[[Sequence], object], int]],
-           passes: int = PASSES) -> list[float]:
-    """Each run's median rate, the runs taking turns within each pass: a shared machine's
-    speed drifts by 10% in a minute, and rows timed a minute apart would carry the drift
-    into their ratio."""
-    for items, run, batch in runs:
-        run(items[:batch])  # warm up
-    rates: list[list[float]] = [[] for _ in runs]
-    for _ in range(passes):
-        for timed, (items, run, batch) in zip(rates, runs):
-            start = time.perf_counter()
-            for i in range(0, len(items), batch):
-                run(items[i:i + batch])
-            timed.append(len(items) / (time.perf_counter() - start))
-    return [float(np.median(timed)) for timed in rates]
-
-
 def _pixels(photos: Sequence[bytes], contract, buffer: PixelBuffer | None = None) -> np.ndarray:
     return preprocess_photos(photos, contract, out=buffer.rows(len(photos)) if buffer else None)[0]
 
 
-def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -> list[Row]:
+def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel
+                ) -> tuple[list[Row], Callable[[], float]]:
+    """The in-process rows, and one in-process pass (its rate) to time in turns with others."""
     contract = loaded.preprocessing
     model = loaded.model.eval()
     buffer = PixelBuffer(contract)  # one batch's memory, reused as an in-process loop would
@@ -134,13 +112,18 @@ def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -
         return session.run([tc.EMBEDDING], {tc.PIXELS: batch_pixels})
 
     threads = torch.get_num_threads()
-    ort_rate, colour_rate, pipelined_rate, bare_rate, whole_rate = _rates(
+
+    def one_pass() -> float:
+        return median_rate(photos, ort, BATCH, passes=1)
+
+    ort_rate, colour_rate, pipelined_rate, bare_rate, whole_rate = rates_in_turns(
         [(photos, ort, BATCH), (photos, ort_colour, BATCH), (photos, pipelined, len(photos)),
          (ready, embed, BATCH), (ready, whole, BATCH)], passes=INTERLEAVED_PASSES)
     return [
-        Row("PyTorch eager, in-process", _rate(photos, eager, BATCH, passes=1),
+        Row("PyTorch eager, in-process", median_rate(photos, eager, BATCH, passes=1),
             note=f"batch {BATCH}, {threads} threads"),
-        Row("onnxruntime, in-process", ort_rate, note=f"batch {BATCH}, run {ROWS} at a time"),
+        Row("onnxruntime, in-process", ort_rate,
+            note=f"batch {BATCH}, run {slice_rows(session)} at a time"),
         Row("  + colour descriptor", colour_rate, note="the server's work per photo"),
         Row("  pipelined: next batch decoded alongside", pipelined_rate,
             note="decode thread + onnxruntime"),
@@ -148,31 +131,48 @@ def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel) -
             note=f"batch {BATCH}, the ceiling; rows above it timed in turns"),
         Row(f"  bare model, {BATCH} photos per call", whole_rate,
             note="a CPU's caches overflow (fashion_search/batch_slices.py)"),
-    ]
+    ], one_pass
 
 
-def bench_triton(photos: Sequence[bytes], url: str) -> list[Row]:
-    """Batch 1 from 1 to 16 closed-loop clients (as Triton's perf_analyzer sweeps), and a full batch."""
+def bench_triton(photos: Sequence[bytes], url: str,
+                 in_process: Callable[[], float] | None = None) -> list[Row]:
+    """Batch 1 from 1 to 16 closed-loop clients (as Triton's perf_analyzer sweeps), and a full batch.
+
+    ``in_process`` (one in-process pass, its rate) runs before each pass of the
+    ``CLIENTS`` row, so the target's ratio compares rates timed in turns.
+    """
     rows = []
     for clients in CONCURRENCY:
         before: dict = {}  # Triton's counters once the clients are warm, for the stage rows
-        rate, latencies = closed_loop(photos, url, clients, passes=PASSES,
+        turns: list[float] = []
+        timed_in_turns = in_process is not None and clients == CLIENTS
+
+        def between(kept=turns, wanted=timed_in_turns) -> None:
+            if wanted:
+                kept.append(in_process())
+
+        rate, latencies = closed_loop(photos, url, clients, passes=PASSES, between=between,
                                       on_start=lambda kept=before: kept.update(server_stats(url)))
         note = "1 client" if clients == 1 else "dynamic batching"
         rows.append(Row(f"Triton gRPC, batch 1, {clients} client{'s' * (clients > 1)}", rate,
                         *percentiles_ms(latencies), note))
         if clients == CLIENTS:
             rows += stage_rows(before, server_stats(url))
+        if turns:
+            local = float(np.median(turns))
+            rows.append(Row(f"  onnxruntime, in-process, in turns with {clients} clients", local,
+                            note=f"{clients} clients / in-process, timed in turns: "
+                                 f"{rate / local:.2f}"))
     client = EmbeddingClient(url)
-    rows.insert(1, Row(f"Triton gRPC, batch {BATCH}", _rate(photos, client.embed, BATCH),
+    rows.insert(1, Row(f"Triton gRPC, batch {BATCH}", median_rate(photos, client.embed, BATCH),
                        note="1 client"))
     client.close()
     return rows
 
 
 def closed_loop(photos: Sequence[bytes], url: str, clients: int,
-                on_start: Callable[[], object] = lambda: None, passes: int = 1
-                ) -> tuple[float, list[float]]:
+                on_start: Callable[[], object] = lambda: None, passes: int = 1,
+                between: Callable[[], object] = lambda: None) -> tuple[float, list[float]]:
     """Each client sends its next photo when the last one is answered; all photos once a
     pass. The rate is the median pass's, as for the in-process rows; latencies pool them."""
     own = [EmbeddingClient(url) for _ in range(clients)]
@@ -190,6 +190,7 @@ def closed_loop(photos: Sequence[bytes], url: str, clients: int,
     rates = []
     with ThreadPoolExecutor(clients) as pool:
         for _ in range(passes):
+            between()
             start = time.perf_counter()
             list(pool.map(worker, range(clients)))
             rates.append(len(photos) / (time.perf_counter() - start))
@@ -374,8 +375,8 @@ def bench(
     with ExitStack() as stack:
         client = ensure_server(settings, stack, expected_version=served.version)
         url = client.url
-        rows = bench_local(data, onnx_path, choice.load())
-        rows += bench_triton(data, url)
+        rows, in_process = bench_local(data, onnx_path, choice.load())
+        rows += bench_triton(data, url, in_process)
         rows.append(bench_ingest(paths, url))
         rows.extend(bench_query(data, url, collection_size, queries))
     header = (f"{len(data)} photos from {folder}; {os.cpu_count()} CPU cores; model {served}; "

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from fashion_search.batch_slices import run_in_slices
 from fashion_search.catalog import CatalogItem
 from fashion_search.checkpoint import weights_digest
 from fashion_search.config import BATCH_SIZE
@@ -63,7 +64,7 @@ class TrunkRunner:
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         if self.device.type == "cpu" and len(self.trunk):
-            return self._onnx_session().run(None, {"pixels": pixels})[0]
+            return run_in_slices(self._onnx_session(), ["features"], "pixels", pixels)[0]
         with torch.no_grad():
             return self.trunk(torch.from_numpy(pixels).to(self.device)).float().cpu().numpy()
 

@@ -5,10 +5,10 @@ import time
 import pytest
 
 from fashion_search import triton_config as tc
+from fashion_search.bench.passes import rates_in_turns
 from fashion_search.bench.throughput import (
     IDLE_S,
     Row,
-    _rates,
     bench_query,
     closed_loop,
     format_table,
@@ -17,11 +17,19 @@ from fashion_search.bench.throughput import (
 
 
 @pytest.mark.integration
-def test_every_pass_sends_every_photo_once_and_each_call_is_timed(triton, catalog_items):
+def test_every_pass_sends_every_photo_once_each_call_is_timed_and_between_runs_before_each(
+        triton, catalog_items):
     photos = [item.read_bytes() for item in catalog_items[:12]]
     before = server_stats(triton.grpc_url)
-    rate, latencies = closed_loop(photos, triton.grpc_url, clients=3, passes=2)
+    seen_before_pass = []  # photos the server had counted each time ``between`` ran
+
+    def between():
+        seen_before_pass.append(server_stats(triton.grpc_url)[tc.ENSEMBLE][1]
+                                - before[tc.ENSEMBLE][1])
+
+    rate, latencies = closed_loop(photos, triton.grpc_url, clients=3, passes=2, between=between)
     after = server_stats(triton.grpc_url)
+    assert seen_before_pass == [3, 3 + len(photos)]  # after the warm-up, and between passes
     assert len(latencies) == 2 * len(photos)
     assert rate > 0 and min(latencies) > 0
     # each client's warm-up photo, then two passes, through the one model of the CPU server
@@ -65,7 +73,7 @@ def test_rows_timed_in_turns_take_turns_within_each_pass_and_see_every_item():
         return run
 
     items = list(range(5))
-    fast, slow = _rates([(items, recorder("fast", 0.001), 2), (items, recorder("slow", 0.01), 5)],
+    fast, slow = rates_in_turns([(items, recorder("fast", 0.001), 2), (items, recorder("slow", 0.01), 5)],
                         passes=3)
     warm_up, timed = calls[:2], calls[2:]
     assert warm_up == [("fast", (0, 1)), ("slow", (0, 1, 2, 3, 4))]

@@ -1,10 +1,11 @@
 """A batch runs a few photos per call on a CPU, whole on any other provider, same answers."""
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from fashion_search import tensor_names
-from fashion_search.batch_slices import ROWS, run_in_slices
+from fashion_search.batch_slices import ROWS, run_in_slices, slice_rows
 from fashion_search.preprocessing import PreprocessConfig
 from tests.fashion_search.test_cpu_embedder import mean_colour_graph
 
@@ -16,6 +17,9 @@ class Recording:
 
     def __init__(self, provider="CPUExecutionProvider"):
         self.session, self.provider, self.calls = mean_colour_graph(), provider, []
+
+    def get_session_options(self):
+        return self.session.get_session_options()
 
     def get_providers(self):
         return [self.provider, "CPUExecutionProvider"]
@@ -43,3 +47,10 @@ def test_a_gpu_session_gets_the_whole_batch_in_one_call():
     session = Recording("CUDAExecutionProvider")
     run_in_slices(session, [tensor_names.EMBEDDING], tensor_names.PIXELS, pixels(3 * ROWS))
     assert session.calls == [3 * ROWS]
+
+
+@pytest.mark.parametrize("threads, rows", [(1, ROWS), (2, ROWS), (16, 32)])
+def test_a_slice_holds_two_photos_a_thread_and_never_fewer_than_the_minimum(threads, rows):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    assert slice_rows(mean_colour_graph(options)) == rows

@@ -29,7 +29,7 @@ class Request(dict):
         return self.wants
 
 
-def mean_colour_graph() -> ort.InferenceSession:
+def mean_colour_graph(options: ort.SessionOptions | None = None) -> ort.InferenceSession:
     """A stand-in network: each photo's mean per channel as its embedding."""
     pixels = helper.make_tensor_value_info(tensor_names.PIXELS, TensorProto.FLOAT,
                                            ["n", *PreprocessConfig().input_shape])
@@ -38,7 +38,8 @@ def mean_colour_graph() -> ort.InferenceSession:
                                helper.make_node("Flatten", ["pooled"], [tensor_names.EMBEDDING])],
                               "mean", [pixels], [out])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
 
 
 @pytest.fixture
