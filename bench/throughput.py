@@ -160,7 +160,7 @@ def bench_triton(photos: Sequence[bytes], url: str,
             rows += stage_rows(before, server_stats(url))
         if turns:
             local = float(np.median(turns))
-            rows.append(Row(f"  onnxruntime, in-process, in turns with {clients} clients", local,
+            rows.append(Row(f"  in-process, in turns with {clients} clients", local,
                             note=f"{clients} clients / in-process, timed in turns: "
                                  f"{rate / local:.2f}"))
     client = EmbeddingClient(url)
