@@ -32,6 +32,7 @@ from fashion_search.checkpoint import LoadedModel, choose_model
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE as BATCH
 from fashion_search.config import Settings, load_settings
+from fashion_search.errors import MissingInput
 from fashion_search.export.run import ensure_model
 from fashion_search.onnx_graph import onnx_session
 from fashion_search.pixel_buffers import PixelBuffer, decoded_ahead
@@ -338,7 +339,13 @@ def bench_ingest(paths: Sequence[Path], url: str) -> Row:
 
 
 def photo_paths(folder: Path, count: int) -> list[Path]:
+    """The first ``count`` photos under ``folder``; a missing or photo-less folder is refused."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingInput(f"{folder}: no such folder; give --photos a folder of JPEG or PNG photos")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
+    if not paths:
+        raise MissingInput(f"{folder}: no photos in it; give --photos a folder of JPEG or PNG photos")
     if len(paths) < count:
         log.warning("only %d photos under %s", len(paths), folder)
     return paths

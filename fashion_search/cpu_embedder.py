@@ -66,7 +66,7 @@ class TritonPythonModel:
         """Pixels and colours per request, or why its photos cannot be used (a message).
 
         The usable requests' pixels lie one after another in the instance's
-        buffer, which one onnxruntime call then reads as it is. Only the
+        buffer, which onnxruntime then reads in place. Only the
         message is kept: an exception kept past its ``except`` holds this
         frame, and with it the request's photos, in a cycle until the garbage
         collector runs, which under oversized requests grew the server by gigabytes.
@@ -108,8 +108,8 @@ class TritonPythonModel:
                 else next(answered) for d in decoded]
 
     def _run(self, arrays, extra, pixels=None):
-        # Requests that Triton batched together run as one onnxruntime call, on
-        # their pixels side by side (decoded so, or joined here).
+        # Requests that Triton batched together run as one batch (in slices on a
+        # CPU), their pixels side by side (decoded so, or joined here).
         if pixels is None:
             pixels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # no copy of one
         session = self.crowded if self.board.others_running() else self.session

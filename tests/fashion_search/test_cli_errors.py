@@ -75,3 +75,12 @@ def test_an_unknown_precision_before_any_work(monkeypatch, home, capsys):
     assert main(["export", "--untuned"]) == 2
     assert "FASHION_SEARCH_PRECISION is 'fp16'; use one of float32, int8" in one_line_error(capsys)
     assert not home.exists()
+
+
+@pytest.mark.parametrize("suite", ["throughput", "soak"])
+def test_a_bench_photo_folder_that_does_not_exist_or_holds_no_photos(tmp_path, capsys, suite):
+    assert main(["bench", "--suite", suite, "--photos", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such folder; give --photos a folder" in one_line_error(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main(["bench", "--suite", suite, "--photos", str(tmp_path / "empty")]) == 2
+    assert "empty: no photos in it" in one_line_error(capsys)
