@@ -14,7 +14,6 @@ import json
 import logging
 import random
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from fashion_search.config import BATCH_SIZE
 from fashion_search.files import atomic_path
 from fashion_search.images import load_image
 from fashion_search.onnx_graph import export_module, onnx_session
+from fashion_search.pixel_buffers import PixelBuffer, decoded_ahead
 from fashion_search.preprocessing import PreprocessConfig, to_pixels
 from fashion_search.training.augment import AugmentConfig, augmented_pixels
 
@@ -106,17 +106,18 @@ def cached_views(
 def _fill(out: np.ndarray, items: Sequence[CatalogItem], views: int, runner: TrunkRunner,
           contract: PreprocessConfig, augment: AugmentConfig, seed: int, desc: str,
           progress: bool) -> None:
-    """Decode and augment on two threads while the trunk runs on the previous batch."""
+    """Decode and augment on two threads, at most two batches ahead of the trunk."""
     jobs = [(i, v) for i in range(len(items)) for v in range(views)]
     batches = [jobs[s:s + BATCH_SIZE] for s in range(0, len(jobs), BATCH_SIZE)]
 
-    def pixels_of(batch: list[tuple[int, int]]) -> np.ndarray:
-        return np.stack([view_pixels(items[i], v, contract, augment, seed) for i, v in batch])
+    def pixels_of(batch: list[tuple[int, int]], buffer: PixelBuffer) -> np.ndarray:
+        rows = buffer.rows(len(batch))
+        for row, (i, v) in zip(rows, batch):
+            row[...] = view_pixels(items[i], v, contract, augment, seed)
+        return rows
 
-    with ThreadPoolExecutor(2) as pool, tqdm(total=len(jobs), desc=desc, unit="view",
-                                             disable=not progress) as bar:
-        pending = pool.map(pixels_of, batches)
-        for batch, pixels in zip(batches, pending):
+    with tqdm(total=len(jobs), desc=desc, unit="view", disable=not progress) as bar:
+        for batch, pixels in zip(batches, decoded_ahead(batches, pixels_of, contract, workers=2)):
             features = runner(pixels)
             for (i, v), row in zip(batch, features):
                 out[i, v] = row

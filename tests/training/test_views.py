@@ -1,5 +1,6 @@
-"""The frozen trunk runs where it was told to, before any view is computed."""
+"""The frozen trunk runs where it was told to, and each cached view holds its own features."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,3 +17,26 @@ def test_the_runner_puts_its_trunk_on_the_device_it_was_given(tmp_path):
     runner = TrunkRunner(trunk, PreprocessConfig(), torch.device("meta"), tmp_path)
     assert {p.device.type for p in runner.trunk.parameters()} == {"meta"}
     assert runner.shape[0] > 0 and len(runner.key) == 16
+
+
+def test_cached_views_hold_each_views_own_features_across_many_batches(tmp_path, products_dir):
+    # More batches than buffers take turns: a view written into a buffer still in use
+    # would show up as another view's features.
+    from fashion_search.catalog import CatalogItem
+    from fashion_search.config import BATCH_SIZE
+    from fashion_search.training.augment import AugmentConfig
+    from fashion_search.training.views import cached_views, view_pixels
+
+    contract, augment = PreprocessConfig(), AugmentConfig()
+    photos = sorted((products_dir / "images").glob("*.jpg"))[:12]
+    items = [CatalogItem(id=str(k), path=p, category="x") for k, p in enumerate(photos)]
+    views = 5 * BATCH_SIZE // len(items) + 1
+    trunk = torch.nn.Sequential(torch.nn.AvgPool2d(16))
+    runner = TrunkRunner(trunk, contract, torch.device("cpu"), tmp_path)
+    found = cached_views(items, views, runner, contract, augment, seed=3,
+                         cache_dir=tmp_path, progress=False)
+    for k, item in enumerate(items):
+        for v in (0, 1, views - 1):
+            expected = runner(view_pixels(item, v, contract, augment, 3)[None])[0]
+            np.testing.assert_allclose(found[k, v], expected.astype(np.float16), rtol=2e-3,
+                                       atol=2e-3)
