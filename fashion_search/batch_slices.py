@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 
 CPU_PROVIDER = "CPUExecutionProvider"
+# onnxruntime's switch for CPU threads that spin between steps (on by default)
+SPINNING = "session.intra_op.allow_spinning"
 ROWS = 4  # the fewest photos per onnxruntime call on a CPU: 2 to 8 were within 5%
 ROWS_PER_THREAD = 2
 

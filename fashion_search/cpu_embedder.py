@@ -22,7 +22,7 @@ import triton_python_backend_utils as pb_utils
 
 from fashion_search import tensor_names
 from fashion_search.backend_errors import client_error
-from fashion_search.batch_slices import run_in_slices
+from fashion_search.batch_slices import SPINNING, run_in_slices
 from fashion_search.errors import ImageError
 from fashion_search.instance_board import InstanceBoard, thread_shares
 from fashion_search.pixel_buffers import PixelBuffer
@@ -33,7 +33,7 @@ def _session(path, threads):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     # Threads that spin between runs take the cores the other instances need.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry(SPINNING, "0")
     # The two sessions of an instance share one memory arena (registered below).
     options.add_session_config_entry("session.use_env_allocators", "1")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

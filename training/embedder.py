@@ -39,7 +39,7 @@ class OnnxEmbedder:
             self._tmp = tempfile.TemporaryDirectory(prefix="fashion-search-eval-")
             workdir = Path(self._tmp.name)
         self.path = export_onnx(loaded, Path(workdir) / f"{loaded.version}.onnx")
-        self.session = onnx_session(self.path)
+        self.session = onnx_session(self.path, spinning=False)  # photos decode alongside
         self.outputs = output_names(loaded)
 
     def embed(self, items: Sequence[CatalogItem], desc: str = "embedding",

@@ -59,7 +59,8 @@ class TrunkRunner:
             path = self.workdir / f"trunk-{self.key}.onnx"
             if not path.is_file():
                 export_module(self.trunk, self.example, path, "pixels", ["features"])
-            self._session = onnx_session(path, device="cpu")  # eager torch runs the GPU case
+            # eager torch runs the GPU case; views are decoded alongside
+            self._session = onnx_session(path, device="cpu", spinning=False)
         return self._session
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 import pytest
 
+from fashion_search.batch_slices import SPINNING
 from fashion_search.errors import RecipeError
-from fashion_search.onnx_graph import CPU_PROVIDER, CUDA_PROVIDER, execution_providers
+from fashion_search.onnx_graph import CPU_PROVIDER, CUDA_PROVIDER, execution_providers, onnx_session
 
 pytestmark = pytest.mark.unit
 
@@ -29,3 +30,21 @@ def test_an_unknown_device_is_refused():
     with pytest.raises(RecipeError, match="one of"):
         execution_providers("tpu", WITH_GPU)
 
+
+
+def _identity_graph(path):
+    from onnx import TensorProto, helper, save
+
+    tensor = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in "xy"]
+    save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])],
+                                             "identity", tensor[:1], tensor[1:])), path)
+    return path
+
+
+def test_a_session_that_shares_the_cores_with_decoding_does_not_spin(tmp_path):
+    path = _identity_graph(tmp_path / "identity.onnx")
+    quiet = onnx_session(path, device="cpu", spinning=False).get_session_options()
+    assert quiet.get_session_config_entry(SPINNING) == "0"
+    default = onnx_session(path, device="cpu").get_session_options()
+    with pytest.raises(Exception, match=SPINNING):  # not set: onnxruntime's default, spinning
+        default.get_session_config_entry(SPINNING)

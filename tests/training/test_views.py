@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from fashion_search.backbone import create_backbone, split_backbone
+from fashion_search.batch_slices import SPINNING
 from fashion_search.preprocessing import PreprocessConfig
 from fashion_search.training.views import TrunkRunner
 
@@ -17,6 +18,14 @@ def test_the_runner_puts_its_trunk_on_the_device_it_was_given(tmp_path):
     runner = TrunkRunner(trunk, PreprocessConfig(), torch.device("meta"), tmp_path)
     assert {p.device.type for p in runner.trunk.parameters()} == {"meta"}
     assert runner.shape[0] > 0 and len(runner.key) == 16
+
+
+def test_the_cpu_trunk_leaves_the_cores_to_the_decoding_threads_between_steps(tmp_path):
+    runner = TrunkRunner(torch.nn.Sequential(torch.nn.AvgPool2d(16)), PreprocessConfig(),
+                         torch.device("cpu"), tmp_path)
+    assert runner(np.zeros((1, 3, 224, 224), np.float32)).shape == (1, *runner.shape)
+    options = runner._onnx_session().get_session_options()
+    assert options.get_session_config_entry(SPINNING) == "0"
 
 
 def test_cached_views_hold_each_views_own_features_across_many_batches(tmp_path, products_dir):
