@@ -31,7 +31,6 @@ def test_an_unknown_device_is_refused():
         execution_providers("tpu", WITH_GPU)
 
 
-
 def _identity_graph(path):
     from onnx import TensorProto, helper, save
 
