@@ -103,15 +103,10 @@ def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel
 
     quiet = onnx_session(onnx_path, spinning=False)
 
-    def pipelined(all_photos):
-        # as evaluation embeds: the next batches decoded on two threads while onnxruntime,
-        # its threads not spinning, runs this one
+    def pipelined(all_photos):  # as evaluation embeds, its onnxruntime threads not spinning
         batches = [all_photos[i:i + BATCH] for i in range(0, len(all_photos), BATCH)]
-
-        def decode(batch, into):
-            return _pixels(batch, contract, into)
-
-        for pixels in decoded_ahead(batches, decode, contract, workers=2):
+        decode = decoded_ahead(batches, lambda b, into: _pixels(b, contract, into), contract, 2)
+        for pixels in decode:
             run_in_slices(quiet, [tc.EMBEDDING], tc.PIXELS, pixels)
 
     ready = _pixels(photos, contract)
