@@ -105,8 +105,8 @@ def bench_local(photos: Sequence[bytes], onnx_path: Path, loaded: LoadedModel
 
     def pipelined(all_photos):  # as evaluation embeds, its onnxruntime threads not spinning
         batches = [all_photos[i:i + BATCH] for i in range(0, len(all_photos), BATCH)]
-        decode = decoded_ahead(batches, lambda b, into: _pixels(b, contract, into), contract, 2)
-        for pixels in decode:
+        decoded = decoded_ahead(batches, lambda b, into: _pixels(b, contract, into), contract, 2)
+        for pixels in decoded:
             run_in_slices(quiet, [tc.EMBEDDING], tc.PIXELS, pixels)
 
     ready = _pixels(photos, contract)

@@ -35,6 +35,8 @@ from fashion_search.training.augment import AugmentConfig, augmented_pixels
 
 log = logging.getLogger(__name__)
 
+TRUNK_INPUT, TRUNK_OUTPUT = "pixels", "features"  # the trunk graph's tensors
+
 
 class TrunkRunner:
     """Runs the frozen trunk: onnxruntime on a CPU (several times faster than eager).
@@ -58,14 +60,14 @@ class TrunkRunner:
         if self._session is None:
             path = self.workdir / f"trunk-{self.key}.onnx"
             if not path.is_file():
-                export_module(self.trunk, self.example, path, "pixels", ["features"])
+                export_module(self.trunk, self.example, path, TRUNK_INPUT, [TRUNK_OUTPUT])
             # eager torch runs the GPU case; views are decoded alongside
             self._session = onnx_session(path, device="cpu", spinning=False)
         return self._session
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         if self.device.type == "cpu" and len(self.trunk):
-            return run_in_slices(self._onnx_session(), ["features"], "pixels", pixels)[0]
+            return run_in_slices(self._onnx_session(), [TRUNK_OUTPUT], TRUNK_INPUT, pixels)[0]
         with torch.no_grad():
             return self.trunk(torch.from_numpy(pixels).to(self.device)).float().cpu().numpy()
 
