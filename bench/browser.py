@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fashion_search.errors import MissingInput
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
 
@@ -25,8 +27,8 @@ def playwright() -> Iterator[Playwright]:
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
-        raise FileNotFoundError(f"{CHROMIUM} not found; install chromium (Debian: apt-get "
-                                "install chromium)")
+        raise MissingInput(f"{CHROMIUM} not found; install chromium (Debian: apt-get "
+                           "install chromium)")
     with sync_playwright() as play:
         yield play
 

@@ -29,6 +29,7 @@ from fashion_search.export.quantize import (
 )
 from fashion_search.export.quantize import SUFFIX as INT8_SUFFIX
 from fashion_search.export.repository import built_version, check_build_target, render_repository
+from fashion_search.preprocessing import PreprocessConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,12 @@ class ServedModel:
 
 
 def synthetic_photos() -> list[bytes]:
-    """Stand-in photos of several sizes and shapes when no real ones are given."""
+    """Stand-in photos of several sizes and shapes when no real ones are given (one at the
+    contract's input size, which skips the resize)."""
     rng = np.random.default_rng(0)
     photos = []
-    for width, height in ((224, 224), (400, 533), (192, 256), (640, 360), (97, 301)):
+    size = PreprocessConfig().size
+    for width, height in ((size, size), (400, 533), (192, 256), (640, 360), (97, 301)):
         base = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
         image = Image.fromarray(base).resize((width, height), Image.Resampling.BICUBIC)
         out = io.BytesIO()

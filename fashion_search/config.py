@@ -16,6 +16,8 @@ from fashion_search.errors import ConfigError
 from fashion_search.files import write_text_atomic
 
 ENV_PREFIX = "FASHION_SEARCH_"
+# The cores the CPU server's instances share (default: all); read inside tritonserver.
+ORT_THREADS_ENV = ENV_PREFIX + "ORT_THREADS"
 # The pretrained backbone a model starts from unless told otherwise.
 DEFAULT_BACKBONE = "efficientnet_lite0"
 # Collections of one catalogue kept after an index, the live one included: the one

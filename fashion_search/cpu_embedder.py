@@ -23,6 +23,7 @@ import triton_python_backend_utils as pb_utils
 from fashion_search import tensor_names
 from fashion_search.backend_errors import client_error
 from fashion_search.batch_slices import SPINNING, run_in_slices
+from fashion_search.config import ORT_THREADS_ENV
 from fashion_search.errors import ImageError
 from fashion_search.instance_board import InstanceBoard, thread_shares
 from fashion_search.pixel_buffers import PixelBuffer
@@ -44,7 +45,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
         instances = sum(group.get("count", 1) for group in config.get("instance_group", [])) or 1
-        cores = int(os.environ.get("FASHION_SEARCH_ORT_THREADS", "0")) or os.cpu_count() or 1
+        cores = int(os.environ.get(ORT_THREADS_ENV, "0")) or os.cpu_count() or 1
         alone, crowded = thread_shares(cores, instances)
         ort.create_and_register_allocator(
             ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from fashion_search import triton_config as tc
 from fashion_search.client import EmbeddingClient
-from fashion_search.config import CPU_LAYOUTS, ENV_PREFIX, Settings, load_settings
+from fashion_search.config import CPU_LAYOUTS, ENV_PREFIX, ORT_THREADS_ENV, Settings, load_settings
 from fashion_search.errors import ConfigError, ServedModelMismatch, ServerError
 from fashion_search.files import atomic_dir
 
@@ -149,7 +149,7 @@ def _server_env() -> dict[str, str]:
     if env.get("LD_LIBRARY_PATH"):
         libs.append(env["LD_LIBRARY_PATH"])
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in libs if p)
-    env.setdefault("FASHION_SEARCH_ORT_THREADS", str(os.cpu_count() or 1))
+    env.setdefault(ORT_THREADS_ENV, str(os.cpu_count() or 1))
     return env
 
 

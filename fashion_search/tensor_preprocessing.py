@@ -17,6 +17,7 @@ preprocessing``):
 Photos this path does not decode the same way (PNG, WebP, CMYK or greyscale
 JPEGs, anything odd) go through the contract's own code, one by one, so
 every photo is fitted and every bad one gets the contract's error message.
+So does every photo of a contract whose resampling torch lacks (lanczos).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from fashion_search.preprocessing import PreprocessConfig, fit_image
 log = logging.getLogger(__name__)
 
 DRAFT_SCALES = (8, 4, 2, 1)  # libjpeg's DCT scaling factors, largest first (as PIL picks them)
+TORCH_RESAMPLING = ("bilinear", "bicubic")  # the contract's modes torch resizes as PIL does
 
 
 def draft_factor(width: int, height: int, size: int) -> int:
@@ -160,6 +162,10 @@ def fit_batch(photos: Sequence[bytes], config: PreprocessConfig, device: str | t
     fitted: list[torch.Tensor | None] = [None] * len(photos)
     plain = [(i, found) for i, data in enumerate(photos)
              if (found := _plain_jpeg(data)) is not None]
+    if plain and config.interpolation not in TORCH_RESAMPLING:
+        log.warning("torch has no %s resampling: %d photos took the contract's PIL path",
+                    config.interpolation, len(photos))
+        plain = []
     if plain:
         encoded = [torch.frombuffer(bytearray(photos[i]), dtype=torch.uint8) for i, _ in plain]
         decoded = _decode_all(encoded, device)

@@ -20,9 +20,10 @@ CATALOG_SIZE = 300
 
 
 def require(path: Path) -> Path:
+    """The real photos a test reads; missing, the test fails (a skip would pass unseen)."""
     if not path.exists():
-        pytest.skip(f"real test photos not found at {path}; put the shared data set there "
-                    "or set FASHION_SEARCH_TEST_DATA")
+        pytest.fail(f"real test photos not found at {path}; put the shared data set there "
+                    "or set FASHION_SEARCH_TEST_DATA", pytrace=False)
     return path
 
 

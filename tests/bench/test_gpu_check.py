@@ -30,6 +30,22 @@ def test_the_bundle_keeps_the_shared_layout_and_only_a_subset(bundle):
     assert len(list((data / "fashion-product-images" / "images").glob("*.jpg"))) == 6
 
 
+@pytest.mark.integration
+def test_a_bundle_whose_wheels_cannot_be_downloaded_is_removed_with_the_reason(
+        tmp_path, products_dir, clothing_dir, street2shop_dir, monkeypatch):
+    from fashion_search.bench import gpu_check
+    from fashion_search.errors import DownloadError
+
+    def offline(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution\n")
+
+    monkeypatch.setattr(gpu_check.subprocess, "run", offline)
+    out = tmp_path / "bundle"
+    with pytest.raises(DownloadError, match="No matching distribution.*package index"):
+        prepare_bundle(out, products_dir.parent, per_category={"train": 1}, pairs=2, products=1)
+    assert not out.exists()
+
+
 # What the bare GPU machine lacks: importing any of them there fails.
 ABSENT_THERE = ("tritonclient", "grpc", "rapidjson", "pymilvus", "milvus_lite", "gradio", "ray",
                 "playwright", "simplejpeg")

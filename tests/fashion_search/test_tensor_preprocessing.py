@@ -99,6 +99,23 @@ def test_the_tally_says_which_path_decoded_each_photo():
     assert tally == {"decoder": 4, "contract": 2}
 
 
+def all_by_the_contract(config: PreprocessConfig) -> None:
+    """Two plain JPEGs through ``fit_batch``: both fitted by the contract's PIL path, exactly."""
+    plain = [encode(photo(320, 240, seed)) for seed in range(2)]
+    tally = {}
+    got = fit_batch(plain, config, tally=tally)
+    assert tally == {"decoder": 0, "contract": 2}
+    for data, fitted in zip(plain, got):
+        expected = fit_image(Image.open(io.BytesIO(data)).convert("RGB"), config)
+        assert np.array_equal(fitted.permute(1, 2, 0).numpy(), np.asarray(expected))
+
+
+@pytest.mark.unit
+def test_a_contract_resampling_torch_lacks_takes_the_contract_path_for_every_photo(caplog):
+    all_by_the_contract(PreprocessConfig(interpolation="lanczos"))
+    assert "torch has no lanczos resampling" in caplog.text
+
+
 @pytest.mark.unit
 def test_jpegs_the_decoder_refuses_take_the_contract_path_and_are_reported(monkeypatch, caplog):
     from fashion_search import tensor_preprocessing
@@ -107,13 +124,8 @@ def test_jpegs_the_decoder_refuses_take_the_contract_path_and_are_reported(monke
         raise RuntimeError("nvjpegDecodeBatched failed")
 
     monkeypatch.setattr(tensor_preprocessing, "decode_jpeg", refuse)
-    plain = [encode(photo(320, 240, seed)) for seed in range(2)]
-    tally = {}
-    got = fit_batch(plain, CONTRACT, tally=tally)
-    assert tally == {"decoder": 0, "contract": 2}
+    all_by_the_contract(CONTRACT)
     assert "decoder refused 2 of 2 plain JPEGs" in caplog.text
-    for data, fitted in zip(plain, got):
-        assert np.array_equal(fitted.permute(1, 2, 0).numpy(), contract_fit(data))
 
 
 @pytest.mark.unit
