@@ -22,21 +22,28 @@ from fashion_search.errors import ImageError
 # files before they are even opened: no photo of a garment needs more.
 MAX_PIXELS = 100_000_000
 MAX_BYTES = 50 * 2**20
+# The formats photos come in; others (EPS, which runs Ghostscript, PDF, ...) are refused
+# unopened. JPEG's opener also opens JPEGs with more than one frame (phones' MPF), as MPO.
+FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF", "BMP", "TIFF")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Flatten transparency onto white and map every mode to 8-bit RGB."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if array.max() > 255 else 255.0
-        array = np.clip(array / top * 255.0, 0, 255).astype(np.uint8)
-        return Image.fromarray(array, mode="L").convert("RGB")
-    if image.mode == "F":
-        array = np.asarray(image, dtype=np.float64)
-        span = max(array.max() - array.min(), 1e-12)
-        array = ((array - array.min()) / span * 255.0).astype(np.uint8)
-        return Image.fromarray(array, mode="L").convert("RGB")
-    if image.mode == "P":
+    if image.mode.startswith("I;16"):  # 16-bit samples: 65535 is white
+        array = np.asarray(image).astype(np.uint32)
+        return _grey((array * 255 + 32767) // 65535)
+    if image.mode == "I":  # 32-bit integers, which 16-bit scans also arrive as
+        array = np.asarray(image)
+        top = 65535 if array.max() > 255 else 255
+        return _grey(np.clip(array.astype(np.int64) * 255 // top, 0, 255))
+    if image.mode == "F":  # floats: 0..1 as most writers store them, else their range
+        array = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        low, high = float(array.min()), float(array.max())
+        if low < 0.0 or high > 1.0:
+            array = (array - low) / max(high - low, 1e-12)
+        return _grey(np.rint(array * 255.0))
+    if image.mode == "P" or (image.mode in ("L", "RGB") and "transparency" in image.info):
+        # A palette or one colour marked transparent (PNG tRNS) is flattened like alpha.
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")
@@ -45,6 +52,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode != "RGB":
         return image.convert("RGB")
     return image
+
+
+def _grey(levels: np.ndarray) -> Image.Image:
+    return Image.fromarray(levels.astype(np.uint8), mode="L").convert("RGB")
 
 
 def load_image(data: bytes, name: str = "image", draft_size: int | None = None) -> Image.Image:
@@ -65,12 +76,14 @@ def load_image(data: bytes, name: str = "image", draft_size: int | None = None) 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
             if image.width * image.height > MAX_PIXELS:
                 raise too_large()
-            if draft_size and image.format == "JPEG":
+            if draft_size and image.format in ("JPEG", "MPO"):  # MPO: a JPEG with extra frames
                 image.draft("RGB", (draft_size, draft_size))
             image.load()
+    except ImageError:
+        raise
     except Image.DecompressionBombError as err:
         raise too_large() from err
     except UnidentifiedImageError as err:

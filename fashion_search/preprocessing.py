@@ -17,11 +17,12 @@ from PIL import Image
 
 from fashion_search.colour import DIM as COLOUR_DIM
 from fashion_search.colour import planes_descriptor
-from fashion_search.errors import RecipeError
+from fashion_search.errors import ImageError, RecipeError
 from fashion_search.images import load_image
 from fashion_search.plain_jpeg import decode_plain_jpeg
 
 FIT_MODES = ("shorter_side_center_crop", "pad_to_square")
+MAX_ASPECT = 50  # longer side over shorter that a centre crop accepts (fitted_size)
 _INTERPOLATIONS = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
@@ -66,20 +67,34 @@ class PreprocessConfig:
         return (3, self.size, self.size)
 
 
-def fit_image(image: Image.Image, config: PreprocessConfig) -> Image.Image:
-    """Resize an RGB image to ``size x size`` the way the contract says."""
-    resample = _INTERPOLATIONS[config.interpolation]
-    width, height = image.size
+def fitted_size(width: int, height: int, config: PreprocessConfig, name: str = "image"
+                ) -> tuple[int, int]:
+    """The size a ``width`` x ``height`` photo is resized to before it is cropped or padded.
+
+    Raises :class:`ImageError` for a photo so thin that cropping it would first
+    blow it up to gigabytes (a 1 x 100,000 strip); no garment photo is that shape.
+    """
     size = config.size
     if config.fit == "pad_to_square":
         scale = size / max(width, height)
-        new = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return max(1, round(width * scale)), max(1, round(height * scale))
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(f"{name}: the photo is {width}x{height}, more than {MAX_ASPECT} times "
+                         "longer one way than the other; crop it to the garment")
+    scale = size / min(width, height)
+    return max(size, round(width * scale)), max(size, round(height * scale))
+
+
+def fit_image(image: Image.Image, config: PreprocessConfig) -> Image.Image:
+    """Resize an RGB image to ``size x size`` the way the contract says."""
+    resample = _INTERPOLATIONS[config.interpolation]
+    size = config.size
+    new = fitted_size(*image.size, config)
+    if config.fit == "pad_to_square":
         resized = image.resize(new, resample)
         canvas = Image.new("RGB", (size, size), config.pad_color)
         canvas.paste(resized, ((size - new[0]) // 2, (size - new[1]) // 2))
         return canvas
-    scale = size / min(width, height)
-    new = (max(size, round(width * scale)), max(size, round(height * scale)))
     # A photo already at the input size is left as it is: resizing to the same
     # size and cropping all of it would each copy it, for the same pixels.
     resized = image.resize(new, resample) if new != image.size else image
@@ -135,9 +150,12 @@ def fitted_photo(data: bytes, config: PreprocessConfig, name: str = "image"
     """
     pixels = decode_plain_jpeg(data, draft_size=config.size)
     if pixels is None:
-        return fit_image(load_image(data, name=name, draft_size=config.size), config)
+        image = load_image(data, name=name, draft_size=config.size)
+        fitted_size(*image.size, config, name)  # a refusal that names the photo
+        return fit_image(image, config)
     if pixels.shape[:2] == (config.size, config.size):
         return pixels
+    fitted_size(pixels.shape[1], pixels.shape[0], config, name)
     return fit_image(Image.fromarray(pixels), config)
 
 

@@ -34,8 +34,8 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from fashion_search.colour import planes_descriptor
-from fashion_search.images import MAX_BYTES, MAX_PIXELS, load_image
-from fashion_search.preprocessing import PreprocessConfig, fit_image
+from fashion_search.images import MAX_BYTES, MAX_PIXELS
+from fashion_search.preprocessing import PreprocessConfig, fitted_photo, fitted_size
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _plain_jpeg(data: bytes) -> tuple[int, int, int] | None:
 
 
 def fit_tensor(image: torch.Tensor, config: PreprocessConfig, draft: int = 1,
-               orientation: int = 1) -> torch.Tensor:
+               orientation: int = 1, name: str = "image") -> torch.Tensor:
     """A decoded RGB uint8 (3, H, W) photo, as stored -> the contract's (3, size, size) fit.
 
     The draft reduction comes before the EXIF turn, as in PIL, so the blocks
@@ -95,12 +95,7 @@ def fit_tensor(image: torch.Tensor, config: PreprocessConfig, draft: int = 1,
         pixels = _ORIENT[orientation](pixels)
     height, width = pixels.shape[-2:]
     size = config.size
-    if config.fit == "pad_to_square":
-        scale = size / max(width, height)
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    else:
-        scale = size / min(width, height)
-        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    new_w, new_h = fitted_size(width, height, config, name)
     if (new_h, new_w) != (height, width):
         pixels = F.interpolate(pixels, size=(new_h, new_w), mode=config.interpolation,
                                antialias=True, align_corners=False)
@@ -172,7 +167,7 @@ def fit_batch(photos: Sequence[bytes], config: PreprocessConfig, device: str | t
         for (i, (width, height, orientation)), image in zip(plain, decoded):
             if image is not None:
                 fitted[i] = fit_tensor(image, config, draft_factor(width, height, config.size),
-                                       orientation)
+                                       orientation, names[i])
         refused = sum(image is None for image in decoded)
         if refused:
             log.warning("the %s JPEG decoder refused %d of %d plain JPEGs; they took the "
@@ -183,8 +178,8 @@ def fit_batch(photos: Sequence[bytes], config: PreprocessConfig, device: str | t
         tally["contract"] = tally.get("contract", 0) + len(photos) - on_decoder
     for i, data in enumerate(photos):
         if fitted[i] is None:  # the contract's own path, and its error messages
-            image = fit_image(load_image(data, name=names[i], draft_size=config.size), config)
-            array = np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+            array = np.asarray(fitted_photo(data, config, names[i]), dtype=np.uint8)
+            array = array.transpose(2, 0, 1)
             fitted[i] = torch.from_numpy(np.ascontiguousarray(array)).to(device)
     return torch.stack(fitted)
 

@@ -123,8 +123,9 @@ def test_a_build_from_other_templates_counts_as_not_built(exported, settings, tm
     assert list(tc.tensor(built, tc.COLOUR, output=True).dims) == [colour.DIM]
 
 
-def test_parity_also_runs_on_the_gpu_provider_when_onnxruntime_gpu_offers_it(
+def test_parity_asks_for_the_gpu_provider_when_onnxruntime_gpu_offers_it(
         exported, parity_photos, monkeypatch):
+    """Which providers parity compares; the "cuda" session is a CPU one here (no GPU)."""
     from fashion_search.export import parity
     from fashion_search.onnx_graph import CPU_PROVIDER, CUDA_PROVIDER
 

@@ -183,3 +183,10 @@ def test_embeddings_of_real_and_large_photos_match_the_contract_path(exported, p
     embed = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in embed]
     cosines = np.sum(embed[0] * embed[1], axis=1)
     assert cosines.min() >= 0.995 and cosines.mean() >= 0.999
+
+
+@pytest.mark.unit
+def test_a_jpeg_too_thin_to_crop_is_refused_by_name_before_it_is_resized():
+    strip = encode(photo(8, 2000))
+    with pytest.raises(ImageError, match=r"^strip\.jpg: the photo is 8x2000, more than 50"):
+        fit_batch([encode(photo(320, 240)), strip], CONTRACT, names=["ok.jpg", "strip.jpg"])
