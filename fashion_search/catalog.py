@@ -91,28 +91,46 @@ def read_csv_catalog(
     """A CSV of labels beside an images folder (``styles.csv`` + ``images/ID.jpg``)."""
     csv_path = Path(csv_path)
     images_dir = Path(images_dir) if images_dir else csv_path.parent / "images"
-    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        category_col = _pick(columns, CATEGORY_COLUMNS, category_column)
-        image_col = _pick(columns, IMAGE_COLUMNS, image_column)
-        if category_col is None:
-            raise CatalogError(
-                f"{csv_path}: no category column; name one of {CATEGORY_COLUMNS} "
-                "or pass category_column"
-            )
-        if image_col is None and id_column not in columns:
-            raise CatalogError(f"{csv_path}: needs an image column {IMAGE_COLUMNS} or an 'id'")
-        items, missing = [], 0
-        for row in reader:
-            item_id = (row.get(id_column) or row.get(image_col or "") or "").strip()
-            path = images_dir / row[image_col].strip() if image_col else images_dir / f"{item_id}.jpg"
-            if not path.is_file():
-                missing += 1
-                continue
-            item_id = item_id or path.stem
-            labels = {k: (v or "").strip() for k, v in row.items() if k not in (category_col, id_column)}
-            items.append(CatalogItem(item_id, path, (row[category_col] or "").strip(), labels))
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            return _csv_items(csv_path, csv.DictReader(handle), images_dir, category_column,
+                              image_column, id_column)
+    except UnicodeDecodeError as err:
+        raise CatalogError(f"{csv_path}: not UTF-8 text (byte {err.start}); save it as UTF-8"
+                           ) from err
+
+
+def _csv_items(csv_path: Path, reader: csv.DictReader, images_dir: Path,
+               category_column: str | None, image_column: str | None, id_column: str
+               ) -> list[CatalogItem]:
+    columns = list(reader.fieldnames or [])
+    category_col = _pick(columns, CATEGORY_COLUMNS, category_column)
+    image_col = _pick(columns, IMAGE_COLUMNS, image_column)
+    if category_col is None:
+        raise CatalogError(
+            f"{csv_path}: no category column; name one of {CATEGORY_COLUMNS} "
+            "or pass category_column"
+        )
+    if image_col is None and id_column not in columns:
+        raise CatalogError(f"{csv_path}: needs an image column {IMAGE_COLUMNS} or an 'id'")
+    items, missing, long_rows = [], 0, 0
+    for row in reader:
+        extra = row.pop(None, None)  # unquoted commas in the last column (Kaggle's styles.csv)
+        if extra:
+            long_rows += 1
+            row[columns[-1]] = ",".join([row[columns[-1]] or "", *extra])
+        item_id = (row.get(id_column) or row.get(image_col or "") or "").strip()
+        name = (row.get(image_col) or "").strip() if image_col else f"{item_id}.jpg"
+        path = images_dir / name
+        if not name or not path.is_file():
+            missing += 1
+            continue
+        item_id = item_id or path.stem
+        labels = {k: (v or "").strip() for k, v in row.items() if k not in (category_col, id_column)}
+        items.append(CatalogItem(item_id, path, (row[category_col] or "").strip(), labels))
+    if long_rows:
+        log.warning("%s: %d rows have more fields than the header; the extra ones were joined "
+                    "into %r", csv_path, long_rows, columns[-1])
     if missing:
         log.warning("%s: %d rows name photos that are not in %s; skipped", csv_path, missing,
                     images_dir)

@@ -13,7 +13,13 @@ from tritonclient.utils import InferenceServerException
 from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.config import ENV_PREFIX
-from fashion_search.errors import EmbeddingError, TritonTimeout, TritonUnavailable
+from fashion_search.errors import (
+    PHOTO_REFUSAL,
+    EmbeddingError,
+    TritonFailure,
+    TritonTimeout,
+    TritonUnavailable,
+)
 from fashion_search.preprocessing import PreprocessConfig
 
 log = logging.getLogger(__name__)
@@ -71,7 +77,13 @@ class EmbeddingClient:
                     config = self._client.get_model_config(
                         tc.producer(config, tc.EMBEDDING)).config
             except InferenceServerException as err:
-                raise self._unavailable(err) from err
+                if "UNAVAILABLE" in (err.status() or "").upper() or not err.status():
+                    raise self._unavailable(err) from err
+                raise TritonFailure(
+                    f"the Triton server at {self.url} is up but does not serve {self.model!r} "
+                    f"({err.message()}); start it with `fashion-search serve`, or check its "
+                    "model repository"
+                ) from err
             output = tc.tensor(config, tc.EMBEDDING, output=True)
             self._info = ModelInfo(
                 version=tc.get_parameter(config, tc.MODEL_VERSION_PARAM, "unknown"),
@@ -108,7 +120,15 @@ class EmbeddingClient:
                 ) from err
             if "UNAVAILABLE" in status:
                 raise self._unavailable(err) from err
-            raise EmbeddingError(err.message() or str(err)) from err
+            message = err.message() or str(err)
+            if "INVALID_ARGUMENT" in status or PHOTO_REFUSAL.search(message):
+                raise EmbeddingError(message) from err
+            first = (message.strip().splitlines() or ["no message"])[0]
+            code = (err.status() or "no status").removeprefix("StatusCode.")
+            raise TritonFailure(
+                f"the Triton server at {self.url} failed on a batch of {len(images)} photos "
+                f"({code}: {first}); its log says why; restart it if it persists"
+            ) from err
         return [result.as_numpy(name) for name in outputs]
 
     def _batched(self, images: list[bytes], outputs: tuple[str, ...]) -> list[np.ndarray]:

@@ -58,6 +58,11 @@ class TritonTimeout(FashionSearchError, TimeoutError):
     """The server is up but did not answer in time (overloaded, or a batch too large)."""
 
 
+# How the server words a photo it refused ("image 3: <reason>"); a Python backend too
+# old for error codes answers those as INTERNAL, so the wording is what tells them apart.
+PHOTO_REFUSAL = re.compile(r"image \d+: (.*)$", re.S)
+
+
 class EmbeddingError(FashionSearchError, ValueError):
     """The server refused a request, usually because a photo was unreadable.
 
@@ -67,8 +72,16 @@ class EmbeddingError(FashionSearchError, ValueError):
 
     def __init__(self, message: str):
         super().__init__(message)
-        match = re.search(r"image \d+: (.*)$", message, re.S)
+        match = PHOTO_REFUSAL.search(message)
         self.reason = match.group(1) if match else message
+
+
+class TritonFailure(FashionSearchError):
+    """The server failed on a request for a reason of its own, not the photos'.
+
+    Kept apart from :class:`EmbeddingError` so that a crashed or overloaded
+    server is never taken for bad photos (indexing skips those and goes on).
+    """
 
 
 class ServedModelMismatch(FashionSearchError):

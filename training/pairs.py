@@ -38,11 +38,15 @@ def read_pairs(root: str | Path) -> list[Pair]:
         if not {"person", "product"} <= set(reader.fieldnames or []):
             raise CatalogError(f"{table}: needs columns person,product; has {reader.fieldnames}")
         for row in reader:
-            query, product = root / row["person"].strip(), root / row["product"].strip()
+            person, shop = (row["person"] or "").strip(), (row["product"] or "").strip()
+            if not person or not shop:
+                raise CatalogError(f"{table}, line {reader.line_num}: a pair needs both a person "
+                                   "and a product photo")
+            query, product = root / person, root / shop
             if not (query.is_file() and product.is_file()):
-                missing.append(row["person"])
+                missing.append(person)
                 continue
-            pairs.append(Pair(Path(row["product"]).stem, query, product))
+            pairs.append(Pair(Path(shop).stem, query, product))
     if missing:
         raise CatalogError(f"{table}: {len(missing)} pairs name photos that do not exist, "
                            f"first {missing[0]}")

@@ -54,6 +54,27 @@ def test_csv_catalog_takes_ids_and_labels_from_rows(tmp_path):
     assert items[0].labels == {"gender": "Women", "baseColour": "White"}
 
 
+def test_csv_rows_with_unquoted_commas_in_the_last_column_keep_them(tmp_path, caplog):
+    photo(tmp_path / "images" / "7.jpg")
+    photo(tmp_path / "images" / "9.jpg")
+    (tmp_path / "styles.csv").write_text(
+        "id,articleType,productDisplayName\n7,Skirts,Red, short, pleated skirt\n"
+        "9,Tshirts\n,Shirts,no id and no photo\n")
+    items = read_csv_catalog(tmp_path / "styles.csv")
+    assert [(i.id, i.category) for i in items] == [("7", "Skirts"), ("9", "Tshirts")]
+    assert items[0].labels == {"productDisplayName": "Red, short, pleated skirt"}
+    assert items[1].labels == {"productDisplayName": ""}
+    assert "1 rows have more fields than the header" in caplog.text
+    assert "1 rows name photos that are not in" in caplog.text
+
+
+def test_a_csv_that_is_not_utf8_says_how_to_save_it(tmp_path):
+    photo(tmp_path / "images" / "7.jpg")
+    (tmp_path / "styles.csv").write_bytes("id,articleType\n7,Jupes plissées\n".encode("latin-1"))
+    with pytest.raises(CatalogError, match=r"styles\.csv: not UTF-8 text \(byte \d+\); save it"):
+        read_csv_catalog(tmp_path / "styles.csv")
+
+
 def test_csv_category_column_can_be_chosen(tmp_path):
     photo(tmp_path / "images" / "7.jpg")
     (tmp_path / "styles.csv").write_text("id,subCategory,articleType\n7,Bottomwear,Skirts\n")

@@ -35,3 +35,9 @@ def test_pairs_naming_missing_photos_are_refused(tmp_path):
     (tmp_path / "pairs.csv").write_text("person,product\nperson/1.jpg,product/1.jpg\n")
     with pytest.raises(CatalogError, match="do not exist"):
         read_pairs(tmp_path)
+
+
+def test_a_row_without_its_product_photo_is_refused_by_line(tmp_path):
+    (tmp_path / "pairs.csv").write_text("person,product\nperson/1.jpg,product/1.jpg\nperson/2.jpg\n")
+    with pytest.raises(CatalogError, match=r"pairs\.csv, line 3: a pair needs both"):
+        read_pairs(tmp_path)
