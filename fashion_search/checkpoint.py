@@ -80,20 +80,32 @@ def save_checkpoint(path: Path, loaded: LoadedModel, extra: dict[str, Any] | Non
     return path
 
 
+REQUIRED_KEYS = ("state_dict", "backbone", "preprocessing")
+
+
 def read_checkpoint(checkpoint: Path) -> dict[str, Any]:
     """The raw payload; only tensors and plain data are unpickled, never code."""
     checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        raise CheckpointError(f"{checkpoint}: a folder, not a checkpoint; give the .pt file "
+                              "`fashion-search train` wrote")
     if not checkpoint.is_file():
         raise CheckpointError(f"{checkpoint}: no such checkpoint; train one with "
                               "`fashion-search train` or leave it out for the ImageNet model")
     try:
         payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+    except Exception as err:  # noqa: BLE001 - torch's loaders fail in many ways on stray files
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if isinstance(err, pickle.UnpicklingError) and "Unpickler error:" in str(err):
+            # torch's own first lines advise loading the file unsafely: not advice to pass on
+            found = str(err).split("Unpickler error:", 1)[1].strip().splitlines() or ["-"]
+            first = f"the safe loader, which never runs a file's code, refused it: {found[0]}"
         raise CheckpointError(f"{checkpoint}: not a readable fashion-search checkpoint "
                               f"({first[:200]})") from err
-    if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise CheckpointError(f"{checkpoint}: not a fashion-search checkpoint (no state_dict)")
+    missing = [key for key in REQUIRED_KEYS if not isinstance(payload, dict) or key not in payload]
+    if missing:
+        raise CheckpointError(f"{checkpoint}: not a fashion-search checkpoint (no "
+                              f"{', '.join(missing)})")
     return payload
 
 

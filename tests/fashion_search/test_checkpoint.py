@@ -47,9 +47,31 @@ class _Payload:
 def test_a_pickle_with_code_is_refused_not_run(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps({"state_dict": _Payload()}))
-    with pytest.raises(CheckpointError, match="not a readable fashion-search checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable fashion-search checkpoint") as caught:
         load_model(path)
     assert "code ran" not in capsys.readouterr().out
+    assert "weights_only=False" not in str(caught.value)
+
+
+@pytest.mark.parametrize("content", [b"hello", b"\x00" * 64])
+def test_a_stray_file_is_not_a_readable_checkpoint(tmp_path, content):
+    path = tmp_path / "stray.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"stray\.pt: not a readable fashion-search"):
+        load_model(path)
+
+
+def test_a_checkpoint_of_another_trainer_names_what_it_lacks(tmp_path):
+    path = tmp_path / "lightning.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "epoch": 3}, path)
+    with pytest.raises(CheckpointError, match=r"not a fashion-search checkpoint \(no backbone, "
+                                              r"preprocessing\)"):
+        load_model(path)
+
+
+def test_a_folder_is_not_taken_for_a_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="a folder, not a checkpoint"):
+        load_model(tmp_path)
 
 
 def test_a_missing_checkpoint_says_how_to_make_one(tmp_path):
