@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from fashion_search.catalog import IMAGE_SUFFIXES
+from fashion_search.catalog import photo_paths
 from fashion_search.checkpoint import choose_model
 from fashion_search.config import Settings, load_settings
 from fashion_search.onnx_graph import onnx_session, read_metadata
@@ -48,7 +48,7 @@ class ParityRow:
 
 def sample_photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
     """``count`` photos spread over ``folder`` (every photo when it has fewer)."""
-    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = photo_paths(folder)
     if len(paths) <= count:
         return paths
     picks = np.random.default_rng(seed).choice(len(paths), size=count, replace=False)

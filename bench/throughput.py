@@ -27,7 +27,8 @@ from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.batch_slices import run_in_slices, slice_rows
 from fashion_search.bench.passes import PASSES, median_rate, rates_in_turns
-from fashion_search.catalog import IMAGE_SUFFIXES, CatalogItem
+from fashion_search.catalog import CatalogItem
+from fashion_search.catalog import photo_paths as photos_under
 from fashion_search.checkpoint import LoadedModel, choose_model
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE as BATCH
@@ -345,7 +346,7 @@ def photo_paths(folder: Path, count: int) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingInput(f"{folder}: no such folder; give --photos a folder of JPEG or PNG photos")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
+    paths = photos_under(folder, count)
     if not paths:
         raise MissingInput(f"{folder}: no photos in it; give --photos a folder of JPEG or PNG photos")
     if len(paths) < count:

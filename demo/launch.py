@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from fashion_search.catalog import IMAGE_SUFFIXES
+from fashion_search.catalog import is_photo_file
 from fashion_search.config import Settings
 from fashion_search.demo.app import CSS
 from fashion_search.images import MAX_BYTES
@@ -67,8 +67,7 @@ def example_photos(settings: Settings, catalogue: Sequence[str], count: int = EX
               else settings.data_dir.joinpath(*STREET_EXAMPLES))
     street = []
     if folder.is_dir():
-        street = sorted(str(p) for p in folder.iterdir()
-                        if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
+        street = sorted(str(p) for p in folder.iterdir() if is_photo_file(p))[:count]
     return street + list(catalogue)[:count]
 
 

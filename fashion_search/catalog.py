@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashion_search.errors import CatalogError
+from fashion_search.errors import CatalogError, MissingInput
 from fashion_search.images import load_image
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,40 @@ class CatalogItem:
         data = self.path.read_bytes()
         if self.bbox is None:
             return data
-        image = load_image(data, name=str(self.path)).crop(self.bbox)
+        image = load_image(data, name=str(self.path))
+        left, top, right, bottom = self.bbox
+        if not (0 <= left < right <= image.width and 0 <= top < bottom <= image.height):
+            raise CatalogError(f"{self.path}: its box {self.bbox} is not inside the "
+                               f"{image.width}x{image.height} photo; fix the annotation")
+        image = image.crop(self.bbox)
         out = io.BytesIO()
         image.save(out, format="JPEG", quality=95)
         return out.getvalue()
 
 
-def _is_image(path: Path) -> bool:
+def is_photo_file(path: Path) -> bool:
+    """A photo by its name (hidden files are not): what every folder of photos is read for."""
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def read_photo(path: Path) -> bytes:
+    """A photo file's bytes, or an error that says what is wrong with the path."""
+    path = Path(path)
+    if path.is_dir():
+        raise MissingInput(f"{path}: a folder; give the path of one JPEG, PNG or WebP photo")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as err:
+        raise MissingInput(f"{path}: no such photo; give the path of a JPEG, PNG or WebP "
+                           "file") from err
+    except OSError as err:
+        raise MissingInput(f"{path}: cannot read it ({err.strerror or err})") from err
+
+
+def photo_paths(folder: Path, limit: int | None = None) -> list[Path]:
+    """The photos anywhere under ``folder``, sorted (the first ``limit`` of them)."""
+    found = sorted(p for p in Path(folder).rglob("*") if is_photo_file(p))
+    return found if limit is None else found[:limit]
 
 
 def read_folder_catalog(root: Path) -> list[CatalogItem]:
@@ -60,7 +86,7 @@ def read_folder_catalog(root: Path) -> list[CatalogItem]:
     for split, base in groups:
         for category_dir in sorted(p for p in base.iterdir() if p.is_dir()):
             for path in sorted(category_dir.rglob("*")):
-                if _is_image(path):
+                if is_photo_file(path):
                     item_id = path.relative_to(root).with_suffix("").as_posix()
                     items.append(
                         CatalogItem(item_id, path, category_dir.name, {}, None, split)

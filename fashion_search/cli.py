@@ -80,12 +80,15 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_type: type) -> Non
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from fashion_search.catalog import photo_paths
     from fashion_search.export.run import export
 
     photos: list[Path] = []
     for entry in args.parity_photos or []:
         path = Path(entry)
-        photos.extend(sorted(path.rglob("*.jp*g"))[:8] if path.is_dir() else [path])
+        if not path.exists():  # before any work: the ONNX export takes a while
+            raise MissingInput(f"{path}: no such photo or folder for --parity-photos")
+        photos.extend(photo_paths(path, 8) if path.is_dir() else [path])
     result = export(checkpoint=args.checkpoint, untuned=args.untuned, backbone=args.backbone,
                     weights=args.weights, parity_photos=photos)
     print(f"exported {result.model_version} ({result.model}) to {result.onnx_path}")
@@ -153,12 +156,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from fashion_search.vectordb.store import CatalogStore
 
     settings = load_settings()
+    from fashion_search.catalog import read_photo
+
     photo = Path(args.photo)
-    if not photo.is_file():
-        raise MissingInput(f"{photo}: no such photo; give the path of a JPEG, PNG or WebP file")
+    data = read_photo(photo)  # before any server is asked
     search = VisualSearch(EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s),
                           CatalogStore(settings.resolved_milvus_uri, settings.milvus_token))
-    results = search.find(photo.read_bytes(), k=args.k, category=args.category, name=str(photo),
+    results = search.find(data, k=args.k, category=args.category, name=str(photo),
                           where=parse_where(args.where), colour_weight=args.colour_weight)
     hits = results.hits
     if args.json:

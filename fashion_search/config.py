@@ -35,6 +35,19 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(ENV_PREFIX + name, default)
 
 
+def _env_number(name: str, default: str, kind: type = float, low: float = 0.0) -> Any:
+    """A number from the environment; one that is not, or is too small, is refused by name."""
+    text = _env(name, default)
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not value > low:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{ENV_PREFIX}{name} is {text!r}; give {what} above {low:g}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things live and how to reach the services."""
@@ -49,7 +62,7 @@ class Settings:
     model_templates: Path = PROJECT_ROOT / "triton_models"
     model_repository_dir: str = field(default_factory=lambda: _env("MODEL_REPOSITORY", ""))
     triton_url: str = field(default_factory=lambda: _env("TRITON_URL", "127.0.0.1:8001"))
-    triton_timeout_s: float = field(default_factory=lambda: float(_env("TRITON_TIMEOUT_S", "60")))
+    triton_timeout_s: float = field(default_factory=lambda: _env_number("TRITON_TIMEOUT_S", "60"))
     milvus_uri: str = field(default_factory=lambda: _env("MILVUS_URI", ""))
     milvus_token: str = field(default_factory=lambda: _env("MILVUS_TOKEN", ""))
     catalog: str = field(default_factory=lambda: _env("CATALOG", ""))
@@ -58,7 +71,7 @@ class Settings:
     )
     default_catalog_url: str = field(default_factory=lambda: _env("DEFAULT_CATALOG_URL", ""))
     demo_host: str = field(default_factory=lambda: _env("DEMO_HOST", "127.0.0.1"))
-    demo_port: int = field(default_factory=lambda: int(_env("DEMO_PORT", "7860")))
+    demo_port: int = field(default_factory=lambda: _env_number("DEMO_PORT", "7860", int))
     # a folder of photos the page offers as examples beside catalogue items ("" = street photos
     # from the shared data set, when it is there)
     demo_examples: str = field(default_factory=lambda: _env("DEMO_EXAMPLES", ""))

@@ -82,6 +82,13 @@ def view_pixels(item: CatalogItem, view: int, contract: PreprocessConfig,
     return augmented_pixels(image, contract, augment, rng)
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time: a photo edited in place (a new EXIF turn keeps the
+    length) is a new photo to the cache."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
 def cached_views(
     items: Sequence[CatalogItem], views: int, runner: TrunkRunner,
     contract: PreprocessConfig, augment: AugmentConfig, seed: int, cache_dir: Path,
@@ -91,7 +98,7 @@ def cached_views(
     key = hashlib.sha256(json.dumps({
         "trunk": runner.key, "contract": contract.to_json(), "augment": asdict(augment),
         "views": views, "seed": seed,
-        "photos": [(i.id, str(i.path), i.bbox, i.path.stat().st_size) for i in items],
+        "photos": [(i.id, str(i.path), i.bbox, *_stamp(i.path)) for i in items],
     }, sort_keys=True).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"{desc.replace(' ', '-')}-{key}.npy"
     if path.is_file():

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from fashion_search.catalog import CatalogItem
 from fashion_search.client import EmbeddingClient, Features
 from fashion_search.config import BATCH_SIZE
-from fashion_search.errors import EmbeddingError
+from fashion_search.errors import EmbeddingError, FashionSearchError
 from fashion_search.vectordb.schema import Row
 from fashion_search.vectordb.store import CatalogStore
 
@@ -60,6 +60,8 @@ def _read(item: CatalogItem) -> tuple[bytes, str] | str:
     try:
         raw = item.path.read_bytes()  # read once: it is both the payload and the hash's input
         return (raw if item.bbox is None else item.read_bytes()), content_hash(item, raw)
+    except FashionSearchError as err:  # an unreadable photo or a bad box, already named
+        return str(err)
     except (OSError, ValueError) as err:
         return f"{item.path}: cannot read the file ({err})"
 

@@ -122,6 +122,15 @@ def test_deepfashion_layout_crops_to_the_box(tmp_path):
     assert Image.open(io.BytesIO(blouse.read_bytes())).size == (50, 50)
 
 
+@pytest.mark.parametrize("box", [(30, 20, 10, 70), (0, 0, 100, 100), (-1, 0, 10, 10)])
+def test_a_box_not_inside_its_photo_is_refused_by_name(tmp_path, box):
+    from fashion_search.catalog import CatalogItem
+
+    item = CatalogItem("a", photo(tmp_path / "a.jpg", size=(80, 90)), "Blouse", bbox=box)
+    with pytest.raises(CatalogError, match=r"a\.jpg: its box .* is not inside the 80x90 photo"):
+        item.read_bytes()
+
+
 def test_missing_catalogue_is_named(tmp_path):
     with pytest.raises(CatalogError, match="no such catalogue"):
         open_catalog(tmp_path / "nope")
@@ -135,3 +144,14 @@ def test_the_hash_split_is_stable_and_keeps_a_tenth_each_for_choosing_and_report
     assert splits == [hash_split(i) for i in ids]
     for name in ("validation", "test"):
         assert 0.09 < splits.count(name) / len(ids) < 0.11
+
+
+def test_photo_paths_finds_every_photo_format_and_skips_hidden_and_other_files(tmp_path):
+    from fashion_search.catalog import photo_paths
+
+    for name in ("a/1.jpg", "a/2.PNG", "b/3.webp", "b/.4.jpg"):
+        photo(tmp_path / name)
+    (tmp_path / "b" / "notes.txt").write_text("not a photo")
+    assert [p.relative_to(tmp_path).as_posix() for p in photo_paths(tmp_path)] == [
+        "a/1.jpg", "a/2.PNG", "b/3.webp"]
+    assert len(photo_paths(tmp_path, 2)) == 2

@@ -54,6 +54,19 @@ def test_a_photo_that_does_not_exist(tmp_path, capsys):
     assert "missing.jpg: no such photo" in one_line_error(capsys)
 
 
+def test_a_folder_given_as_the_photo(tmp_path, capsys):
+    assert main(["search", str(tmp_path)]) == 2
+    assert "a folder; give the path of one JPEG, PNG or WebP photo" in one_line_error(capsys)
+
+
+def test_parity_photos_that_do_not_exist_before_any_export(tmp_path, capsys, monkeypatch):
+    from fashion_search.export import run
+
+    monkeypatch.setattr(run, "export", lambda **kwargs: pytest.fail("exported anyway"))
+    assert main(["export", "--parity-photos", str(tmp_path / "gone.jpg")]) == 2
+    assert "gone.jpg: no such photo or folder for --parity-photos" in one_line_error(capsys)
+
+
 def test_a_catalogue_that_does_not_exist(tmp_path, capsys):
     assert main(["index", "--no-serve", "--catalog", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such catalogue folder or CSV file" in one_line_error(capsys)

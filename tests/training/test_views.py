@@ -49,3 +49,31 @@ def test_cached_views_hold_each_views_own_features_across_many_batches(tmp_path,
             expected = runner(view_pixels(item, v, contract, augment, 3)[None])[0]
             np.testing.assert_allclose(found[k, v], expected.astype(np.float16), rtol=2e-3,
                                        atol=2e-3)
+
+
+def test_a_photo_edited_in_place_to_the_same_length_is_not_served_from_the_cache(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from fashion_search.catalog import CatalogItem
+    from fashion_search.training.augment import AugmentConfig
+    from fashion_search.training.views import cached_views
+
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(path)
+    items = [CatalogItem(id="a", path=path, category="x")]
+    runner = TrunkRunner(torch.nn.Sequential(torch.nn.AvgPool2d(16)), PreprocessConfig(),
+                         torch.device("cpu"), tmp_path)
+
+    def views():
+        return np.array(cached_views(items, 1, runner, PreprocessConfig(), AugmentConfig(), 0,
+                                     tmp_path / "cache", progress=False))
+
+    red = views()
+    length = path.stat().st_size
+    Image.new("RGB", (64, 64), (30, 30, 200)).save(path)  # same size and format, new colour
+    assert path.stat().st_size == length
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later edit, for sure
+    assert not np.allclose(views(), red)
