@@ -92,6 +92,10 @@ class DownloadError(FashionSearchError):
     """The default catalogue could not be fetched; the message offers the local way."""
 
 
+class MilvusFailure(FashionSearchError):
+    """A Milvus call failed after the catalogue was opened (a server gone, a bad value)."""
+
+
 class MilvusUnavailable(FashionSearchError, ConnectionError):
     """The Milvus catalogue cannot be opened or reached."""
 

@@ -24,7 +24,7 @@ from fashion_search.catalog import CatalogItem
 from fashion_search.client import EmbeddingClient, Features
 from fashion_search.config import BATCH_SIZE
 from fashion_search.errors import EmbeddingError, FashionSearchError
-from fashion_search.vectordb.schema import Row
+from fashion_search.vectordb.schema import Row, too_long
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ def content_hash(item: CatalogItem, raw: bytes | None = None) -> str:
 
 
 def _read(item: CatalogItem) -> tuple[bytes, str] | str:
+    if reason := too_long(item.id, str(item.path)):
+        return f"{item.path}: {reason}"
     try:
         raw = item.path.read_bytes()  # read once: it is both the payload and the hash's input
         return (raw if item.bbox is None else item.read_bytes()), content_hash(item, raw)

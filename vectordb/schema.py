@@ -31,6 +31,7 @@ VECTOR_FIELD = "embedding"
 PREFIX = "items_"
 MAX_ID = 512
 MAX_TEXT = 1024
+MAX_PATH = 4 * MAX_TEXT
 HNSW = {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 200}}
 # a server collection's partition-key partitions (2.3's default of 64 slows unfiltered search)
 SERVER_OPTIONS = {"num_partitions": 16}
@@ -107,7 +108,7 @@ def build_schema(info: CollectionInfo, partition_key: bool) -> CollectionSchema:
     schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=info.vector_dim)
     schema.add_field("category", DataType.VARCHAR, max_length=MAX_TEXT,
                      is_partition_key=partition_key)
-    schema.add_field("image_path", DataType.VARCHAR, max_length=MAX_TEXT * 4)
+    schema.add_field("image_path", DataType.VARCHAR, max_length=MAX_PATH)
     schema.add_field("model_version", DataType.VARCHAR, max_length=MAX_TEXT)
     schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
     schema.add_field("labels", DataType.JSON)
@@ -116,15 +117,28 @@ def build_schema(info: CollectionInfo, partition_key: bool) -> CollectionSchema:
     return schema
 
 
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` bytes of UTF-8 (Milvus counts bytes), never mid-character."""
+    return text.encode()[:limit].decode(errors="ignore")
+
+
+def too_long(item_id: str, image_path: str) -> str | None:
+    """Why a row could not be stored whole (its id or path over Milvus's limits), or None."""
+    for what, text, limit in (("id", item_id, MAX_ID), ("path", image_path, MAX_PATH)):
+        if len(text.encode()) > limit:
+            return f"its {what} is {len(text.encode())} bytes long, over {limit}; shorten it"
+    return None
+
+
 def to_record(row: Row, info: CollectionInfo) -> dict:
     """A row as a collection of ``info`` takes it."""
     vector = stored_vector(row.embedding, row.colour, info.colour_dim, info.colour_scale)
     record = {"id": row.id, VECTOR_FIELD: vector.tolist(),
-              "category": row.category[:MAX_TEXT], "image_path": row.image_path,
+              "category": clip(row.category), "image_path": row.image_path,
               "model_version": row.model_version, "content_hash": row.content_hash,
               "labels": row.labels}
     for column, name in info.columns.items():
-        record[name] = str(row.labels.get(column, ""))[:MAX_TEXT]
+        record[name] = clip(str(row.labels.get(column, "")))
     return record
 
 

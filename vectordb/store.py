@@ -30,12 +30,14 @@ from fashion_search.errors import (
     CatalogNotIndexed,
     CollectionMismatch,
     InvalidRequest,
+    MilvusFailure,
     MilvusUnavailable,
     UnknownCategory,
 )
 from fashion_search.vectordb.calibration import NEIGHBOURS, ScoreScale, spread_sample
-from fashion_search.vectordb.filters import expression, label_fields, quote, resolve_where
+from fashion_search.vectordb.filters import expression, quote, resolve_where
 from fashion_search.vectordb.lock import LiteFileLock
+from fashion_search.vectordb.milvus_calls import GuardedClient
 from fashion_search.vectordb.schema import (
     DEFAULT_ALIAS,
     HNSW,
@@ -47,7 +49,6 @@ from fashion_search.vectordb.schema import (
     Hit,
     Row,
     build_schema,
-    collection_name,
     to_record,
 )
 from fashion_search.vectordb.vectors import effective_weight
@@ -90,8 +91,8 @@ class CatalogStore:
                 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
                 # pymilvus shares one connection among clients of the same URI, and closing
                 # any of them closes it for all: each store gets a connection of its own.
-                self.client = MilvusClient(uri=uri, token=token,
-                                           alias=f"fashion-search-{uuid.uuid4().hex}")
+                self.client = GuardedClient(MilvusClient(
+                    uri=uri, token=token, alias=f"fashion-search-{uuid.uuid4().hex}"), uri)
         except MilvusException as err:
             self._release()
             raise MilvusUnavailable(
@@ -124,13 +125,6 @@ class CatalogStore:
         self._infos[info.name] = info
         log.info("created collection %s (dim %d, %s)", info.name, info.dim, info.metric)
         return info.name
-
-    def ensure_collection(self, model_version: str, dim: int, metric: str = "COSINE",
-                          columns: Sequence[str] = ()) -> str:
-        """The run-less collection of a model version (tests, benchmarks), created if missing."""
-        name = collection_name(model_version)
-        return self.create_collection(CollectionInfo(name, model_version, dim, metric, self.alias,
-                                                     columns=label_fields(columns)))
 
     def info(self, name: str) -> CollectionInfo:
         if name not in self._infos:
@@ -200,7 +194,7 @@ class CatalogStore:
         try:
             with _quiet("pymilvus"):  # a missing alias is an answer here, not an error
                 return self.client.describe_alias(self.alias)["collection_name"]
-        except MilvusException:
+        except MilvusFailure:
             return None
 
     def _pointer_target(self) -> str | None:

@@ -36,6 +36,10 @@ def odd_catalog(tmp_path_factory, products_dir):
     photo.convert("CMYK").save(odd / "cmyk.jpg", quality=95)
     gray16 = (np.asarray(photo.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
     Image.fromarray(gray16).save(odd / "sixteen_bit.png")
+    Image.new("RGB", (1, 1000), (80, 80, 80)).save(odd / "strip.png")
+    deep = odd.joinpath(*["d" * 200] * 3)  # an id of over 600 bytes, past Milvus's 512
+    deep.mkdir(parents=True)
+    (deep / "photo.jpg").write_bytes(real[5].read_bytes())
     return root
 
 
@@ -44,7 +48,10 @@ def test_bad_photos_are_skipped_by_name_and_the_rest_indexed(odd_catalog, client
     store = CatalogStore(str(tmp_path / "odd.db"))
     report = rebuild(items, client, store, batch_size=4, progress=False)
     skipped = dict(report.skipped)
-    assert set(skipped) == {"odd/empty", "odd/corrupt", "odd/truncated"}
+    deep = "odd/" + "/".join(["d" * 200] * 3) + "/photo"
+    assert set(skipped) == {"odd/empty", "odd/corrupt", "odd/truncated", "odd/strip", deep}
+    assert "strip.png: the photo is 1x1000, more than 50 times" in skipped["odd/strip"]
+    assert skipped[deep].endswith("its id is 612 bytes long, over 512; shorten it")
     assert "empty.jpg: the file is empty" in skipped["odd/empty"]
     assert "corrupt.jpg: the image is corrupt or truncated" in skipped["odd/corrupt"]
     assert "truncated.jpg" in skipped["odd/truncated"]

@@ -4,10 +4,8 @@ import pytest
 
 from fashion_search.errors import CatalogNotIndexed, UnknownCategory, UnknownLabel
 from fashion_search.search import VisualSearch
-from fashion_search.vectordb.store import (
-    CatalogStore,
-    collection_name,
-)
+from fashion_search.vectordb.schema import CollectionInfo, collection_name
+from fashion_search.vectordb.store import CatalogStore
 
 pytestmark = pytest.mark.integration
 
@@ -123,16 +121,22 @@ def test_empty_catalogue_says_to_index_first(tmp_path):
     store.close()
 
 
+def version_collection(store: CatalogStore, version: str, dim: int) -> str:
+    """The run-less collection of a model version, made (or found) in ``store``."""
+    return store.create_collection(CollectionInfo(collection_name(version), version, dim,
+                                                  "COSINE", store.alias))
+
+
 def test_a_collection_of_another_dimension_is_refused_with_what_to_do(tmp_path):
     from fashion_search.errors import CollectionMismatch
 
     store = CatalogStore(str(tmp_path / "dims.db"))
     try:
-        store.ensure_collection("model-a", 8)
+        version_collection(store, "model-a", 8)
         with pytest.raises(CollectionMismatch,
                            match="holds 8-d embeddings and 0 colour values but the model "
                                  "gives 4 and 0"):
-            store.ensure_collection("model-a", 4)
+            version_collection(store, "model-a", 4)
     finally:
         store.close()
 
@@ -181,7 +185,7 @@ def test_a_catalogue_indexed_by_another_model_is_not_searched(client, catalog_it
     info = client.info()
     store = CatalogStore(str(tmp_path / "other.db"))
     try:
-        name = store.ensure_collection(info.version + "-int8", info.dim)
+        name = version_collection(store, info.version + "-int8", info.dim)
         store.point_alias(name)
         search = VisualSearch(client, store)
         with pytest.raises(CollectionMismatch,
