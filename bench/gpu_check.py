@@ -33,6 +33,12 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: the checkout goes on the path only in main()
+    import torch
+
+    from fashion_search.preprocessing import PreprocessConfig
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +152,7 @@ def put_on_path(bundle: Path, checkout: Path) -> None:
 # ---------------------------------------------------------------- the checks
 
 
-def _rate(run: Callable[[], None], items: int, device, repeats: int = 5) -> float:
+def _rate(run: Callable[[], None], items: int, device: torch.device, repeats: int = 5) -> float:
     """Items per second over ``repeats`` runs after one warm-up run."""
     import torch
 
@@ -161,7 +167,7 @@ def _rate(run: Callable[[], None], items: int, device, repeats: int = 5) -> floa
     return items * repeats / (time.perf_counter() - started)
 
 
-def check_training(bundle: Path, device, steps: int) -> list[Line]:
+def check_training(bundle: Path, device: torch.device, steps: int) -> list[Line]:
     from fashion_search.config import Settings
     from fashion_search.training.train import train
 
@@ -188,7 +194,7 @@ def _model(bundle: Path):
     return load_model(checkpoint if checkpoint.is_file() else None)
 
 
-def check_preprocessing(bundle: Path, device, per_set: int) -> list[Line]:
+def check_preprocessing(bundle: Path, device: torch.device, per_set: int) -> list[Line]:
     import torch
 
     from fashion_search.bench.preprocessing_parity import parity
@@ -210,7 +216,8 @@ def check_preprocessing(bundle: Path, device, per_set: int) -> list[Line]:
     return lines + [check_preprocessing_rate(bundle, loaded.preprocessing, device)]
 
 
-def check_preprocessing_rate(bundle: Path, contract, device, batch: int = 256) -> Line:
+def check_preprocessing_rate(bundle: Path, contract: PreprocessConfig, device: torch.device,
+                             batch: int = 256) -> Line:
     from fashion_search.tensor_preprocessing import preprocess_batch
 
     photos = [p.read_bytes() for p in sorted((Path(bundle) / "data").rglob("*.jpg"))[:batch]]
@@ -220,7 +227,7 @@ def check_preprocessing_rate(bundle: Path, contract, device, batch: int = 256) -
                 f"bytes -> model input + colour, batch {len(photos)}, {device}")
 
 
-def check_embedder(bundle: Path, device, batches: Sequence[int] = BATCHES,
+def check_embedder(bundle: Path, device: torch.device, batches: Sequence[int] = BATCHES,
                    precisions: Sequence[str] = PRECISIONS) -> list[Line]:
     import torch
 

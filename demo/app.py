@@ -16,6 +16,7 @@ import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -63,7 +64,7 @@ def _as_sent(image: gr.Image, payload) -> str | None:
     return payload.path
 
 
-def photo_input(**options) -> gr.Image:
+def photo_input(**options: Any) -> gr.Image:
     """An image input that hands the handler the file exactly as it was sent.
 
     ``gr.Image`` opens every upload with PIL first, so an empty or unreadable

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 CPU_PROVIDER = "CPUExecutionProvider"
 # onnxruntime's switch for CPU threads that spin between steps (on by default)
@@ -25,13 +29,13 @@ ROWS = 4  # the fewest photos per onnxruntime call on a CPU: 2 to 8 were within 
 ROWS_PER_THREAD = 2
 
 
-def slice_rows(session) -> int:
+def slice_rows(session: InferenceSession) -> int:
     """Photos per call for this session: two for each of its threads, at least ``ROWS``."""
     threads = session.get_session_options().intra_op_num_threads or os.cpu_count() or 1
     return max(ROWS, ROWS_PER_THREAD * threads)
 
 
-def run_in_slices(session, outputs: Sequence[str], input_name: str, pixels: np.ndarray,
+def run_in_slices(session: InferenceSession, outputs: Sequence[str], input_name: str, pixels: np.ndarray,
                   rows: int | None = None) -> list[np.ndarray]:
     """``session.run`` over ``pixels``, a slice at a time on a CPU; outputs joined in order."""
     rows = rows or slice_rows(session)

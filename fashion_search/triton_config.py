@@ -43,7 +43,8 @@ def set_parameter(config: mc.ModelConfig, key: str, value: str) -> None:
     config.parameters[key].string_value = value
 
 
-def tensor(config: mc.ModelConfig, name: str, output: bool = False):
+def tensor(config: mc.ModelConfig, name: str, output: bool = False
+           ) -> mc.ModelInput | mc.ModelOutput:
     """The input (or output) called ``name``; the error names what exists."""
     tensors = config.output if output else config.input
     for spec in tensors:
@@ -53,7 +54,7 @@ def tensor(config: mc.ModelConfig, name: str, output: bool = False):
                    f"{[t.name for t in tensors]}")
 
 
-def set_dims(spec, dims: tuple[int, ...]) -> None:
+def set_dims(spec: mc.ModelInput | mc.ModelOutput, dims: tuple[int, ...]) -> None:
     del spec.dims[:]
     spec.dims.extend(dims)
 
@@ -70,7 +71,7 @@ def set_optional_output(config: mc.ModelConfig, name: str, dims: list[int] | Non
         spec.dims.extend(dims)
 
 
-def ensemble_step(config: mc.ModelConfig, model: str):
+def ensemble_step(config: mc.ModelConfig, model: str) -> mc.ModelEnsembling.Step | None:
     for step in config.ensemble_scheduling.step:
         if step.model_name == model:
             return step

@@ -124,7 +124,8 @@ def validate(model: EmbeddingModel, top: nn.Module, data: TrainingData, features
 
 
 def build_optimizer(model: EmbeddingModel, top: nn.Module, losses: list[MetricLoss],
-                    config: TrainConfig, total_steps: int):
+                    config: TrainConfig, total_steps: int
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     heads = [p for m in (model.projection, model.classifier) if m is not None
              for p in m.parameters()]
     proxies = [p for loss in losses for p in loss.loss.parameters()]

@@ -30,7 +30,7 @@ from fashion_search.files import atomic_path
 from fashion_search.images import load_image
 from fashion_search.onnx_graph import export_module, onnx_session
 from fashion_search.pixel_buffers import PixelBuffer, decoded_ahead
-from fashion_search.preprocessing import PreprocessConfig, to_pixels
+from fashion_search.preprocessing import PreprocessConfig, preprocess
 from fashion_search.training.augment import AugmentConfig, augmented_pixels
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,12 @@ class TrunkRunner:
 
 def view_pixels(item: CatalogItem, view: int, contract: PreprocessConfig,
                 augment: AugmentConfig, seed: int) -> np.ndarray:
-    """View 0 is the plain contract view; others are seeded random augmentations."""
-    image = load_image(item.read_bytes(), name=str(item.path), draft_size=2 * contract.size)
+    """View 0 is the photo as the served model sees it; others are seeded random augmentations
+    (decoded at twice the input size, so that a zoomed-in crop keeps its detail)."""
+    data = item.read_bytes()
     if view == 0:
-        return to_pixels(image, contract)
+        return preprocess(data, contract, name=str(item.path))
+    image = load_image(data, name=str(item.path), draft_size=2 * contract.size)
     rng = random.Random(f"{seed}:{item.id}:{view}")
     return augmented_pixels(image, contract, augment, rng)
 

@@ -23,9 +23,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fashion_search.errors import CatalogBusy
+
+if TYPE_CHECKING:
+    from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ class LiteFileLock:
 class ServerLease:
     """A writer's lease on one alias of a Milvus server, renewed while it writes."""
 
-    def __init__(self, store, alias: str, settle_s: float = 1.0):
+    def __init__(self, store: CatalogStore, alias: str, settle_s: float = 1.0):
         self.store = store
         self.alias = alias
         self.settle_s = settle_s

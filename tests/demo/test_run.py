@@ -41,9 +41,12 @@ def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tm
     record = own.home / "index-config.json"
     indexed_at = record.stat().st_mtime_ns
     assert '"indexed": 8' in record.read_text()
+    built = own.model_repository.stat().st_mtime_ns
     second = demo(catalog=small_catalog, port=free_port(), settings=own)
     second.close()
     assert record.stat().st_mtime_ns == indexed_at
+    assert second.model.version == first.model.version and not second.model.exported
+    assert own.model_repository.stat().st_mtime_ns == built
     assert triton.process.poll() is None  # a server it did not start is left running
 
 

@@ -77,3 +77,23 @@ def test_a_photo_edited_in_place_to_the_same_length_is_not_served_from_the_cache
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later edit, for sure
     assert not np.allclose(views(), red)
+
+
+def test_the_plain_view_of_a_large_photo_is_what_the_served_model_sees(tmp_path):
+    # Large photos decode in draft mode; the augmented views decode at twice the input
+    # size, the plain view exactly as serving does.
+    from PIL import Image
+
+    from fashion_search.catalog import CatalogItem
+    from fashion_search.preprocessing import preprocess
+    from fashion_search.training.augment import AugmentConfig
+    from fashion_search.training.views import view_pixels
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (12, 10, 3), dtype=np.uint8)
+    path = tmp_path / "large.jpg"
+    Image.fromarray(base).resize((1000, 1200), Image.Resampling.BICUBIC).save(path, quality=92)
+    item = CatalogItem(id="a", path=path, category="x")
+    contract = PreprocessConfig()
+    plain = view_pixels(item, 0, contract, AugmentConfig(), seed=0)
+    np.testing.assert_array_equal(plain, preprocess(path.read_bytes(), contract))
