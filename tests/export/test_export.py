@@ -13,6 +13,8 @@ from fashion_search.export.repository import check_against_graph
 from fashion_search.onnx_graph import graph_signature, onnx_session, read_metadata
 from fashion_search.preprocessing import PreprocessConfig, preprocess
 
+SHAPE = PreprocessConfig().input_shape  # (3, size, size): the contract's, whatever it is
+
 pytestmark = pytest.mark.integration
 
 
@@ -23,11 +25,11 @@ def test_parity_on_real_photos_of_several_shapes(exported, parity_photos):
 
 def test_graph_has_chosen_names_and_a_dynamic_batch(exported):
     signature = graph_signature(exported.onnx_path)
-    assert signature["inputs"] == {tc.PIXELS: ["batch", 3, 224, 224]}
+    assert signature["inputs"] == {tc.PIXELS: ["batch", *SHAPE]}
     assert signature["outputs"] == {tc.EMBEDDING: ["batch", 1280]}
     session = onnx_session(exported.onnx_path)
     for batch in (1, 5):
-        out = session.run([tc.EMBEDDING], {tc.PIXELS: np.zeros((batch, 3, 224, 224), np.float32)})
+        out = session.run([tc.EMBEDDING], {tc.PIXELS: np.zeros((batch, *SHAPE), np.float32)})
         assert out[0].shape == (batch, 1280)
 
 
@@ -43,12 +45,12 @@ def test_installed_configs_match_the_graph(exported, settings):
     embedder = tc.read_config(settings.model_repository / tc.EMBEDDER / "config.pbtxt")
     assert tc.get_parameter(embedder, tc.MODEL_VERSION_PARAM) == exported.model_version
     # the TensorRT warm-up feeds the graph's own input shape, at the batches it will see
-    assert [list(w.inputs[tc.PIXELS].dims) for w in embedder.model_warmup] == [[3, 224, 224]] * 2
+    assert [list(w.inputs[tc.PIXELS].dims) for w in embedder.model_warmup] == [list(SHAPE)] * 2
     # one TensorRT profile covers every batch, so the engine is built once, at load
     tensorrt = dict(embedder.optimization.execution_accelerators.gpu_execution_accelerator[0]
                     .parameters)
     assert [tensorrt[key] for key in tc.TENSORRT_PROFILE] == [
-        "pixel_values:1x3x224x224", "pixel_values:256x3x224x224", "pixel_values:256x3x224x224"]
+        f"pixel_values:{batch}x{'x'.join(map(str, SHAPE))}" for batch in (1, 256, 256)]
 
 
 @pytest.mark.parametrize("drift, message", [
@@ -86,7 +88,7 @@ def test_parity_check_fails_for_a_different_model(exported, parity_photos):
     photos = [p.read_bytes() for p in parity_photos[:2]]
     with pytest.raises(ParityError, match="disagree"):
         check_parity(other, exported.onnx_path, photos)
-    assert preprocess(photos[0], PreprocessConfig()).shape == (3, 224, 224)
+    assert preprocess(photos[0], PreprocessConfig()).shape == SHAPE
 
 
 def test_rendering_fills_a_copy_and_leaves_the_templates_alone(exported, settings, tmp_path):
@@ -101,7 +103,7 @@ def test_rendering_fills_a_copy_and_leaves_the_templates_alone(exported, setting
     pre = tc.read_config(tmp_path / "built" / tc.PREPROCESS / "config.pbtxt")
     assert PreprocessConfig.from_json(tc.get_parameter(pre, tc.PREPROCESSING_PARAM)) == \
         PreprocessConfig()
-    assert list(tc.tensor(pre, tc.PIXELS, output=True).dims) == [3, 224, 224]
+    assert list(tc.tensor(pre, tc.PIXELS, output=True).dims) == list(SHAPE)
 
 
 def test_a_build_from_other_templates_counts_as_not_built(exported, settings, tmp_path):

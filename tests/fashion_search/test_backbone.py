@@ -11,8 +11,10 @@ from fashion_search.backbone import (
     rename_lite_keys,
 )
 from fashion_search.errors import BackboneError
+from fashion_search.preprocessing import PreprocessConfig
 
 pytestmark = pytest.mark.unit
+SHAPE = PreprocessConfig().input_shape
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
@@ -32,7 +34,7 @@ def test_every_packaged_weight_maps_to_every_timm_key(name):
 def test_pretrained_backbone_recognises_imagenet_features():
     """Pretrained and random weights must give different, non-degenerate features."""
     torch.manual_seed(0)
-    pixels = torch.randn(2, 3, 224, 224)
+    pixels = torch.randn(2, *SHAPE)
     trained = EmbeddingModel(create_backbone("efficientnet_lite0")).eval()
     random = EmbeddingModel(create_backbone("efficientnet_lite0", pretrained=False)).eval()
     with torch.no_grad():
@@ -79,7 +81,7 @@ def test_the_trunk_and_top_together_equal_the_backbone(stages):
 
     backbone = create_backbone("efficientnet_lite0").eval()
     trunk, top = split_backbone(backbone, stages)
-    pixels = torch.randn(2, 3, 224, 224)
+    pixels = torch.randn(2, *SHAPE)
     with torch.no_grad():
         assert torch.allclose(top(trunk(pixels)), backbone(pixels), atol=1e-5)
 
@@ -91,7 +93,7 @@ def test_a_torchvision_resnet50_state_dict_loads_without_network(tmp_path):
     path = tmp_path / "resnet50.pth"
     torch.save(reference.state_dict(), path)
     backbone = create_backbone("resnet50", weights=path).eval()
-    pixels = torch.randn(1, 3, 224, 224)
+    pixels = torch.randn(1, *SHAPE)
     with torch.no_grad():
         features = torch.nn.Sequential(*list(reference.children())[:-1])(pixels).flatten(1)
         assert torch.allclose(backbone(pixels), features, atol=1e-4)
@@ -112,7 +114,7 @@ def test_weights_that_do_not_fit_name_the_missing_layers(tmp_path):
 def test_the_classifier_answers_probabilities_over_its_labels():
     model = EmbeddingModel(create_backbone(pretrained=False), 64, ["dress", "hat", "shoes"]).eval()
     with torch.no_grad():
-        embedding, probabilities = model(torch.randn(2, 3, 224, 224))
+        embedding, probabilities = model(torch.randn(2, *SHAPE))
     assert embedding.shape == (2, 64)
     assert torch.allclose(embedding.norm(dim=1), torch.ones(2), atol=1e-5)
     assert probabilities.shape == (2, 3)

@@ -62,7 +62,7 @@ def test_a_jpeg_fits_like_the_contract_within_a_few_levels(size, fit):
     expected = np.asarray(fit_image(load_image(data, draft_size=contract.size), contract))
     got = fit_batch([data], contract)[0].permute(1, 2, 0).numpy()
     difference = np.abs(got.astype(int) - expected.astype(int))
-    assert got.shape == expected.shape == (224, 224, 3)
+    assert got.shape == expected.shape == (CONTRACT.size, CONTRACT.size, 3)
     assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 6
 
 

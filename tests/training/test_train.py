@@ -11,6 +11,7 @@ from fashion_search.checkpoint import LAST_FILE as LAST
 from fashion_search.checkpoint import MODEL_FILE as MODEL
 from fashion_search.checkpoint import choose_model, load_model, read_checkpoint
 from fashion_search.errors import RecipeError
+from fashion_search.preprocessing import PreprocessConfig
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.train import train
 from tests.conftest import free_port
@@ -65,7 +66,7 @@ def test_resume_without_a_run_says_so(tmp_path, recipe, settings):
 def test_checkpoints_carry_contract_labels_backbone_and_config(run, clothing_dir):
     payload = read_checkpoint(run[1] / LAST)
     assert payload["backbone"] == "efficientnet_lite0"
-    assert '"size": 224' in payload["preprocessing"]
+    assert PreprocessConfig.from_json(payload["preprocessing"]) == PreprocessConfig()
     assert payload["labels"] == sorted(p.name for p in (clothing_dir / "train").iterdir())
     assert payload["config"]["embedding_dim"] == 64
     assert (run[1] / "config.json").is_file()

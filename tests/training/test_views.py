@@ -23,7 +23,7 @@ def test_the_runner_puts_its_trunk_on_the_device_it_was_given(tmp_path):
 def test_the_cpu_trunk_leaves_the_cores_to_the_decoding_threads_between_steps(tmp_path):
     runner = TrunkRunner(torch.nn.Sequential(torch.nn.AvgPool2d(16)), PreprocessConfig(),
                          torch.device("cpu"), tmp_path)
-    assert runner(np.zeros((1, 3, 224, 224), np.float32)).shape == (1, *runner.shape)
+    assert runner(np.zeros((1, *PreprocessConfig().input_shape), np.float32)).shape == (1, *runner.shape)
     options = runner._onnx_session().get_session_options()
     assert options.get_session_config_entry(SPINNING) == "0"
 
