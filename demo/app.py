@@ -23,11 +23,21 @@ import gradio as gr
 from fashion_search.colour import DEFAULT_WEIGHT
 from fashion_search.demo.cards import caption, filter_columns, title_column, where
 from fashion_search.demo.query import Query, push
-from fashion_search.errors import FashionSearchError
+from fashion_search.errors import (
+    FashionSearchError,
+    MilvusFailure,
+    MilvusUnavailable,
+    TritonFailure,
+    TritonTimeout,
+    TritonUnavailable,
+)
 from fashion_search.images import MAX_BYTES, load_image
 from fashion_search.search import AUTO, VisualSearch
 
 log = logging.getLogger(__name__)
+
+# Failures of the services behind the page, logged as well as shown.
+SERVICE_FAULTS = (MilvusFailure, MilvusUnavailable, TritonFailure, TritonTimeout, TritonUnavailable)
 
 ALL = "All categories"
 AUTO_LABEL = "Auto (what the photo most likely shows)"
@@ -108,6 +118,8 @@ class Page:
                                        colour_weight=float(DEFAULT_WEIGHT if weight is None
                                                            else weight))
         except FashionSearchError as err:
+            if isinstance(err, SERVICE_FAULTS):  # the operator's to see, not only the visitor's
+                log.warning("search for %s failed: %s", query.name, err)
             return [], f"**Could not search:** {err}", [], gr.update(visible=False)
         except Exception as err:  # a service failing mid-search: say so, keep the page
             log.exception("search for %s failed", query.name)

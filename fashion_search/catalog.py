@@ -18,7 +18,7 @@ from fashion_search.images import load_image
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".bmp", ".gif", ".tif", ".tiff"}
 SPLIT_NAMES = {"train", "val", "validation", "test"}
 CATEGORY_COLUMNS = ("category", "articleType", "label", "class")
 IMAGE_COLUMNS = ("image", "filename", "file", "path", "image_path")
@@ -122,8 +122,19 @@ def read_csv_catalog(
             return _csv_items(csv_path, csv.DictReader(handle), images_dir, category_column,
                               image_column, id_column)
     except UnicodeDecodeError as err:
-        raise CatalogError(f"{csv_path}: not UTF-8 text (byte {err.start}); save it as UTF-8"
-                           ) from err
+        line = _first_bad_line(csv_path.read_bytes())
+        raise CatalogError(f"{csv_path}: not UTF-8 text (line {line}); save it as UTF-8") from err
+
+
+def _first_bad_line(raw: bytes) -> int:
+    """The line of the first bytes that are not UTF-8 (a decode error's offsets count from
+    the decoder's current chunk, not from the start of the file)."""
+    for number, line in enumerate(raw.splitlines(), 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return 1
 
 
 def _csv_items(csv_path: Path, reader: csv.DictReader, images_dir: Path,

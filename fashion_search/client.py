@@ -121,14 +121,15 @@ class EmbeddingClient:
             if "UNAVAILABLE" in status:
                 raise self._unavailable(err) from err
             message = err.message() or str(err)
-            if "INVALID_ARGUMENT" in status or PHOTO_REFUSAL.search(message):
+            if PHOTO_REFUSAL.search(message):  # how both backends word a photo's fault
                 raise EmbeddingError(message) from err
             first = (message.strip().splitlines() or ["no message"])[0]
             code = (err.status() or "no status").removeprefix("StatusCode.")
-            raise TritonFailure(
-                f"the Triton server at {self.url} failed on a batch of {len(images)} photos "
-                f"({code}: {first}); its log says why; restart it if it persists"
-            ) from err
+            hint = ("the request does not fit the model it serves: is it this project's "
+                    "repository?" if "INVALID_ARGUMENT" in status
+                    else "its log says why; restart it if it persists")
+            raise TritonFailure(f"the Triton server at {self.url} failed on a batch of "
+                                f"{len(images)} photos ({code}: {first}); {hint}") from err
         return [result.as_numpy(name) for name in outputs]
 
     def _batched(self, images: list[bytes], outputs: tuple[str, ...]) -> list[np.ndarray]:

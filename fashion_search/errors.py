@@ -58,8 +58,9 @@ class TritonTimeout(FashionSearchError, TimeoutError):
     """The server is up but did not answer in time (overloaded, or a batch too large)."""
 
 
-# How the server words a photo it refused ("image 3: <reason>"); a Python backend too
-# old for error codes answers those as INTERNAL, so the wording is what tells them apart.
+# How the server words a photo it refused ("image 3: <reason>"). The wording, not the
+# status, tells them from its other refusals: Triton answers an unknown model or a wrong
+# shape with INVALID_ARGUMENT too, and backends too old for error codes answer INTERNAL.
 PHOTO_REFUSAL = re.compile(r"image \d+: (.*)$", re.S)
 
 

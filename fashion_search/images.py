@@ -10,6 +10,7 @@ which gives the same pixels and leaves every other file to this one).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import warnings
 
@@ -27,6 +28,13 @@ MAX_BYTES = 50 * 2**20
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF", "BMP", "TIFF")
 
 
+@functools.cache
+def _openers() -> tuple[str, ...]:
+    """The photo formats this Pillow opens (AVIF only from Pillow 11.2 on)."""
+    Image.init()
+    return tuple(name for name in FORMATS if name in Image.OPEN)
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Flatten transparency onto white and map every mode to 8-bit RGB."""
     if image.mode.startswith("I;16"):  # 16-bit samples: 65535 is white
@@ -42,7 +50,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         if low < 0.0 or high > 1.0:
             array = (array - low) / max(high - low, 1e-12)
         return _grey(np.rint(array * 255.0))
-    if image.mode == "P" or (image.mode in ("L", "RGB") and "transparency" in image.info):
+    if image.mode == "P" or (image.mode in ("1", "L", "RGB") and "transparency" in image.info):
         # A palette or one colour marked transparent (PNG tRNS) is flattened like alpha.
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -76,7 +84,7 @@ def load_image(data: bytes, name: str = "image", draft_size: int | None = None) 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            image = Image.open(io.BytesIO(data), formats=_openers())
             if image.width * image.height > MAX_PIXELS:
                 raise too_large()
             if draft_size and image.format in ("JPEG", "MPO"):  # MPO: a JPEG with extra frames

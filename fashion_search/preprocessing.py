@@ -67,22 +67,26 @@ class PreprocessConfig:
         return (3, self.size, self.size)
 
 
-def fitted_size(width: int, height: int, config: PreprocessConfig, name: str = "image"
-                ) -> tuple[int, int]:
-    """The size a ``width`` x ``height`` photo is resized to before it is cropped or padded.
-
-    Raises :class:`ImageError` for a photo so thin that cropping it would first
-    blow it up to gigabytes (a 1 x 100,000 strip); no garment photo is that shape.
-    """
+def fitted_size(width: int, height: int, config: PreprocessConfig) -> tuple[int, int]:
+    """The size a ``width`` x ``height`` photo is resized to before it is cropped or padded."""
     size = config.size
     if config.fit == "pad_to_square":
         scale = size / max(width, height)
         return max(1, round(width * scale)), max(1, round(height * scale))
-    if max(width, height) > MAX_ASPECT * min(width, height):
-        raise ImageError(f"{name}: the photo is {width}x{height}, more than {MAX_ASPECT} times "
-                         "longer one way than the other; crop it to the garment")
     scale = size / min(width, height)
     return max(size, round(width * scale)), max(size, round(height * scale))
+
+
+def check_fit(width: int, height: int, config: PreprocessConfig, name: str = "image") -> None:
+    """Refuse a photo so thin that a centre crop would first blow it up to gigabytes (a
+    1 x 100,000 strip; no garment photo is that shape), before it is resized.
+
+    Where photos come in, not in :func:`fit_image`: training's random crops of a
+    photo that passed may be thinner still, and small.
+    """
+    if config.fit != "pad_to_square" and max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(f"{name}: the photo is {width}x{height}, more than {MAX_ASPECT} times "
+                         "longer one way than the other; crop it to the garment")
 
 
 def fit_image(image: Image.Image, config: PreprocessConfig) -> Image.Image:
@@ -151,11 +155,11 @@ def fitted_photo(data: bytes, config: PreprocessConfig, name: str = "image"
     pixels = decode_plain_jpeg(data, draft_size=config.size)
     if pixels is None:
         image = load_image(data, name=name, draft_size=config.size)
-        fitted_size(*image.size, config, name)  # a refusal that names the photo
+        check_fit(*image.size, config, name)
         return fit_image(image, config)
     if pixels.shape[:2] == (config.size, config.size):
         return pixels
-    fitted_size(pixels.shape[1], pixels.shape[0], config, name)
+    check_fit(pixels.shape[1], pixels.shape[0], config, name)
     return fit_image(Image.fromarray(pixels), config)
 
 

@@ -35,7 +35,7 @@ from torchvision.io import ImageReadMode, decode_jpeg
 
 from fashion_search.colour import planes_descriptor
 from fashion_search.images import MAX_BYTES, MAX_PIXELS
-from fashion_search.preprocessing import PreprocessConfig, fitted_photo, fitted_size
+from fashion_search.preprocessing import PreprocessConfig, check_fit, fitted_photo, fitted_size
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ def fit_tensor(image: torch.Tensor, config: PreprocessConfig, draft: int = 1,
         pixels = _ORIENT[orientation](pixels)
     height, width = pixels.shape[-2:]
     size = config.size
-    new_w, new_h = fitted_size(width, height, config, name)
+    check_fit(width, height, config, name)
+    new_w, new_h = fitted_size(width, height, config)
     if (new_h, new_w) != (height, width):
         pixels = F.interpolate(pixels, size=(new_h, new_w), mode=config.interpolation,
                                antialias=True, align_corners=False)
@@ -159,7 +160,7 @@ def fit_batch(photos: Sequence[bytes], config: PreprocessConfig, device: str | t
              if (found := _plain_jpeg(data)) is not None]
     if plain and config.interpolation not in TORCH_RESAMPLING:
         log.warning("torch has no %s resampling: %d photos took the contract's PIL path",
-                    config.interpolation, len(photos))
+                    config.interpolation, len(plain))
         plain = []
     if plain:
         encoded = [torch.frombuffer(bytearray(photos[i]), dtype=torch.uint8) for i, _ in plain]

@@ -23,6 +23,8 @@ class GuardedClient:
         self._uri = uri
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_client", "_uri"):  # copy, pickle: not a call
+            raise AttributeError(name)
         found = getattr(self._client, name)
         if not callable(found):
             return found
@@ -30,12 +32,15 @@ class GuardedClient:
         @functools.wraps(found)
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
-                return found(*args, **kwargs)
+                result = found(*args, **kwargs)
             except MilvusException as err:
                 where = "server" if "://" in self._uri else "Lite file"
                 raise MilvusFailure(
                     f"the Milvus catalogue at {self._uri} failed ({name}: {err.message}); check "
                     f"that the Milvus {where} is there and reachable, then run the step again"
                 ) from err
+            # an iterator's next batch is a call of its own (query_iterator)
+            return GuardedClient(result, self._uri) if callable(getattr(result, "next", None)) \
+                else result
 
         return call

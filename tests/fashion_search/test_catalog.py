@@ -70,8 +70,10 @@ def test_csv_rows_with_unquoted_commas_in_the_last_column_keep_them(tmp_path, ca
 
 def test_a_csv_that_is_not_utf8_says_how_to_save_it(tmp_path):
     photo(tmp_path / "images" / "7.jpg")
-    (tmp_path / "styles.csv").write_bytes("id,articleType\n7,Jupes plissées\n".encode("latin-1"))
-    with pytest.raises(CatalogError, match=r"styles\.csv: not UTF-8 text \(byte \d+\); save it"):
+    rows = "".join(f"{i},Skirts\n" for i in range(3000))  # past the decoder's first chunk
+    (tmp_path / "styles.csv").write_bytes(
+        f"id,articleType\n{rows}7,Jupes plissées\n".encode("latin-1"))
+    with pytest.raises(CatalogError, match=r"styles\.csv: not UTF-8 text \(line 3002\); save it"):
         read_csv_catalog(tmp_path / "styles.csv")
 
 

@@ -60,6 +60,16 @@ def test_a_server_fault_is_never_taken_for_bad_photos():
 
 
 @pytest.mark.unit
+def test_a_request_triton_refuses_for_its_own_reasons_is_not_taken_for_bad_photos():
+    client = refused_by("StatusCode.INVALID_ARGUMENT",
+                        "Request for unknown model: 'embed_image' is not found")
+    with pytest.raises(TritonFailure, match=r"\(INVALID_ARGUMENT: Request for unknown model: "
+                                            r"'embed_image' is not found\); the request does "
+                                            r"not fit the model it serves"):
+        client._infer([b"a"])
+
+
+@pytest.mark.unit
 def test_a_server_that_is_up_without_the_model_is_not_called_unreachable():
     client = refused_by("StatusCode.NOT_FOUND", "Request for unknown model: 'embed_image'")
     with pytest.raises(TritonFailure, match="is up but does not serve 'embed_image'"):

@@ -88,6 +88,23 @@ def test_a_png_with_one_colour_marked_transparent_is_flattened_onto_white():
     rgb = np.asarray(load_image(encode(image, "PNG", transparency=(0, 0, 0))))
     assert tuple(rgb[5, 5]) == (0, 0, 255)
     assert tuple(rgb[5, 35]) == (255, 255, 255)
+    line_art = Image.new("1", (40, 40), 0)
+    line_art.paste(1, (0, 0, 20, 40))
+    rgb = np.asarray(load_image(encode(line_art, "PNG", transparency=0)))
+    assert tuple(rgb[5, 5]) == (255, 255, 255) and tuple(rgb[5, 35]) == (255, 255, 255)
+    assert rgb.min() == 255  # white ink on a see-through ground: all white once flattened
+
+
+def test_a_pillow_without_an_optional_format_still_refuses_other_files_clearly(monkeypatch):
+    from fashion_search import images
+
+    images._openers.cache_clear()
+    monkeypatch.setattr(images, "FORMATS", images.FORMATS + ("NOSUCHFORMAT",))
+    try:
+        with pytest.raises(ImageError, match=r"^junk\.bin: not a readable image"):
+            load_image(b"neither a photo nor anything else" * 4, name="junk.bin")
+    finally:
+        images._openers.cache_clear()
 
 
 @pytest.mark.parametrize("brightest", [255, 256, 4000])

@@ -29,3 +29,16 @@ def test_erasing_hides_one_flat_patch_and_keeps_the_size():
     rows, cols = np.nonzero(changed)
     patch = after[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     assert (patch == patch[0, 0]).all()  # one flat grey rectangle
+
+
+def test_random_crops_of_a_long_narrow_photo_that_serving_accepts_always_fit():
+    # Crops change the aspect: a 44:1 photo gives crops past the 50:1 that serving refuses.
+    from fashion_search.preprocessing import PreprocessConfig, check_fit
+    from fashion_search.training.augment import augmented_pixels
+
+    contract = PreprocessConfig()
+    image = Image.new("RGB", (4400, 100), (120, 40, 40))
+    check_fit(*image.size, contract)
+    for seed in range(50):
+        pixels = augmented_pixels(image, contract, AugmentConfig(), random.Random(seed))
+        assert pixels.shape == contract.input_shape

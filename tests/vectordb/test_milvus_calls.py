@@ -17,6 +17,19 @@ class GoneServer:
     def count(self):
         return 3
 
+    def query_iterator(self, name, **kwargs):
+        return DroppingIterator()
+
+
+class DroppingIterator:
+    def __init__(self):
+        self.batches = [[{"id": "a"}]]
+
+    def next(self):
+        if self.batches:
+            return self.batches.pop()
+        raise MilvusException(message="connection reset mid-scan")
+
 
 @pytest.mark.unit
 def test_a_failed_call_names_the_catalogue_the_call_and_what_to_check():
@@ -34,6 +47,22 @@ def test_a_failed_call_names_the_catalogue_the_call_and_what_to_check():
 def test_calls_that_work_and_plain_attributes_pass_through():
     guarded = GuardedClient(GoneServer(), "catalog.db")
     assert guarded.count() == 3 and guarded.uri_seen == "http://milvus:19530"
+
+
+@pytest.mark.unit
+def test_an_iterators_later_batches_fail_the_same_clear_way():
+    iterator = GuardedClient(GoneServer(), "http://milvus:19530").query_iterator("catalog")
+    assert iterator.next() == [{"id": "a"}]
+    with pytest.raises(MilvusFailure, match=r"failed \(next: connection reset mid-scan\)"):
+        iterator.next()
+
+
+@pytest.mark.unit
+def test_the_guarded_client_copies_like_any_object():
+    import copy
+
+    guarded = GuardedClient(GoneServer(), "catalog.db")
+    assert copy.copy(guarded).count() == 3
 
 
 @pytest.mark.integration
