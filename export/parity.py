@@ -54,13 +54,15 @@ def torch_embed(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
 
 def check_parity(
     loaded: LoadedModel, onnx_path: Path, photos: Sequence[bytes],
-    contract: PreprocessConfig | None = None,
+    contract: PreprocessConfig | None = None, names: Sequence[str] | None = None,
 ) -> ParityReport:
-    """Embed each photo both ways; raise ParityError below ``MIN_COSINE``."""
+    """Embed each photo both ways; raise ParityError below ``MIN_COSINE``. ``names`` (the
+    photos' paths, say) are what an unreadable photo's error calls it."""
     if not photos:
         raise ParityError("parity needs at least one photo; give --parity-photos PATH")
     contract = contract or loaded.preprocessing
-    pixels = preprocess_photos(photos, contract, [f"photo {i}" for i in range(len(photos))])[0]
+    pixels = preprocess_photos(photos, contract,
+                               names or [f"photo {i}" for i in range(len(photos))])[0]
     expected = torch_outputs(loaded, pixels)
     names = [tc.EMBEDDING, tc.CATEGORY_PROBS][:len(expected)]
     # onnxruntime-gpu runs the graph on the GPU: check there too, not only on the CPU

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from fashion_search.catalog import read_photo
 from fashion_search.checkpoint import LoadedModel, ModelChoice, choose_model
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.export.onnx_export import export_onnx
@@ -80,16 +81,17 @@ def export_loaded(loaded: LoadedModel, choice: ModelChoice, parity_photos: Seque
     int8_photos = (calibration_photos(settings, {"train": CALIBRATION_PHOTOS,
                                                  "validation": INT8_CHECK_PHOTOS})
                    if settings.int8 else {})
+    photos = [read_photo(path) for path in parity_photos]  # an unreadable one stops it here
+    names = [str(path) for path in parity_photos] or None
     with tqdm(total=3, desc="export", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("writing ONNX")
         export_onnx(loaded, build)
         bar.update()
         bar.set_postfix_str("checking parity")
-        photos = [Path(p).read_bytes() for p in parity_photos]
         if not photos:
             log.info("no parity photos given; checking parity on synthetic images")
             photos = synthetic_photos()
-        report = check_parity(loaded, build, photos)
+        report = check_parity(loaded, build, photos, names=names)
         bar.update()
         served = build
         if settings.int8:

@@ -73,7 +73,10 @@ def test_a_camera_frame_is_searched(tmp_path, play, page_url, catalog_items):
         page.locator("#photo button[aria-label='Capture from camera']").click()
         page.get_by_text("Click to Access Webcam").click()
         page.locator("#photo video").wait_for(timeout=30_000)
-        page.wait_for_timeout(500)  # a frame or two on screen
+        # a frame on screen, not a guess at how long one takes
+        page.wait_for_function("() => { const v = document.querySelector('#photo video');"
+                               " return v && v.readyState >= 2 && v.videoWidth > 0; }",
+                               timeout=30_000)
         page.locator("#photo button[aria-label='capture photo']").click()
         wait_for_results(page)
         texts = captions(page)

@@ -142,3 +142,11 @@ def test_parity_asks_for_the_gpu_provider_when_onnxruntime_gpu_offers_it(
                           [p.read_bytes() for p in parity_photos[:2]])
     assert asked == ["cpu", "cuda"] and report.devices == ("cpu", "cuda")
     assert report.ok
+
+
+def test_an_unreadable_parity_photo_is_named_by_its_path(tmp_path):
+    from fashion_search.errors import ImageError
+
+    with pytest.raises(ImageError, match=r"^shop/1\.jpg: not a readable image"):
+        check_parity(None, tmp_path / "unused.onnx", [b"not a photo at all"],
+                     contract=PreprocessConfig(), names=["shop/1.jpg"])
