@@ -51,16 +51,22 @@ def test_draft_factor_is_the_reduction_pil_applies(size):
     assert image.size == (-(-size[0] // factor), -(-size[1] // factor))
 
 
+# nvJPEG where a GPU is present: the same bounds hold there (no GPU here: CPU only)
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize("size", [(300, 400), (224, 224), (640, 480), (1800, 2400)])
 @pytest.mark.parametrize("fit", ["shorter_side_center_crop", "pad_to_square"])
-def test_a_jpeg_fits_like_the_contract_within_a_few_levels(size, fit):
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_jpeg_fits_like_the_contract_within_a_few_levels(size, fit, device):
     contract = PreprocessConfig(fit=fit)
     data = encode(photo(*size), quality=95)
     from fashion_search.images import load_image
 
     expected = np.asarray(fit_image(load_image(data, draft_size=contract.size), contract))
-    got = fit_batch([data], contract)[0].permute(1, 2, 0).numpy()
+    got = fit_batch([data], contract, device)[0].permute(1, 2, 0).cpu().numpy()
     difference = np.abs(got.astype(int) - expected.astype(int))
     assert got.shape == expected.shape == (CONTRACT.size, CONTRACT.size, 3)
     assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 6
