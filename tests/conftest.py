@@ -10,13 +10,29 @@ from pathlib import Path
 
 import pytest
 
-from fashion_search.config import PROJECT_ROOT, Settings
+from fashion_search.config import ENV_PREFIX, PROJECT_ROOT, Settings
 
 DATA = Path(os.environ.get("FASHION_SEARCH_TEST_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 PRODUCTS = DATA / "fashion-product-images"
 CLOTHING = DATA / "clothing-dataset-small"
 STREET2SHOP = DATA / "street2shop-dev"
 CATALOG_SIZE = 300
+
+
+# What a developer's shell may set that the tests keep: where the photos are.
+KEPT_SETTINGS = {ENV_PREFIX + "TEST_DATA", ENV_PREFIX + "DATA"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_settings():
+    """A developer's own settings (a production Milvus URI, int8, a demo port) stay out of
+    the tests, which would otherwise write to that Milvus or serve that graph."""
+    inherited = {key: value for key, value in os.environ.items()
+                 if key.startswith(ENV_PREFIX) and key not in KEPT_SETTINGS}
+    for key in inherited:
+        del os.environ[key]
+    yield
+    os.environ.update(inherited)
 
 
 def require(path: Path) -> Path:
