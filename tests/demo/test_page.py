@@ -55,7 +55,8 @@ def test_upload_over_the_size_limit_is_refused_with_the_limit_named(page, tmp_pa
     upload(page, huge)
     toast = page.get_by_text("exceed the maximum allowed size")
     toast.wait_for(timeout=30_000)
-    assert "huge.jpg" in toast.inner_text() and "50" in toast.inner_text()
+    assert "maximum allowed size of 50.0 Mb" in toast.inner_text()
+    assert '"huge.jpg"' in toast.inner_text()
     assert page.locator("#results img").count() == 0
 
 
@@ -146,7 +147,7 @@ def test_the_colour_slider_reorders_results_by_colour(page, catalog_items):
     wait_for_results(page, "; colour weight 0.3.")
     texts = captions(page)
     assert texts != shape_only
-    assert same_colour(texts) >= same_colour(shape_only)
+    assert same_colour(texts) > same_colour(shape_only)  # 9 against 4 of 12 when written
 
 
 def test_phone_width_shows_photo_and_results_without_sideways_scrolling(browser, page_url,
