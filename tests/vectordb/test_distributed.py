@@ -1,6 +1,7 @@
 """The index on Ray Data (local mode, 2 workers) gives the rows the single process gives;
 a local Ray that misses its start-up window is started once more, and only once."""
 
+import os
 import sys
 import types
 
@@ -85,11 +86,12 @@ def test_two_ray_workers_index_the_same_rows_as_one_process(client, milvus_serve
     import ray
 
     items = catalog_items[:60]
-    single = CatalogStore(milvus_server, alias="single_process")
-    many = CatalogStore(milvus_server, alias="ray_workers")
+    run = os.urandom(4).hex()  # aliases of their own on the shared server, rerun or not
+    single = CatalogStore(milvus_server, alias=f"single_{run}")
+    many = CatalogStore(milvus_server, alias=f"ray_{run}")
     try:
         rebuild(items, client, single, progress=False)
-        report = rebuild_distributed(items, [client.url], milvus_server, alias="ray_workers",
+        report = rebuild_distributed(items, [client.url], milvus_server, alias=f"ray_{run}",
                                      workers=2, batch_size=8)
         assert report.indexed == 60 and not report.skipped
         expected, got = rows(single), rows(many)
