@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fashion_search import triton_config as tc
-from fashion_search.bench.throughput import CONCURRENCY, closed_loop, percentiles_ms, photo_paths
+from fashion_search.bench.throughput import CONCURRENCY, bench_photos, closed_loop, percentiles_ms
 from fashion_search.config import ENV_PREFIX, Settings, load_settings
 from fashion_search.errors import ConfigError, FashionSearchError
 from fashion_search.export.run import ensure_model
@@ -207,7 +207,7 @@ def bench_load(photos: str | Path | None = None, count: int = 200,
     settings = settings or load_settings()
     tool = find_perf_analyzer(settings)  # before any work: a missing tool is said first
     folder = Path(photos) if photos else resolve_catalog(None, settings)
-    data = [p.read_bytes() for p in photo_paths(folder, count)]
+    data = [p.read_bytes() for p in bench_photos(folder, count)]
     served = ensure_model(settings=settings)
     own, theirs = [], []
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,7 @@ from tritonclient.utils import InferenceServerException
 
 from fashion_search import triton_config as tc
 from fashion_search.bench.process_memory import program_is, resident_mb
-from fashion_search.bench.throughput import photo_paths
+from fashion_search.bench.throughput import bench_photos
 from fashion_search.config import Settings, load_settings
 from fashion_search.export.run import ensure_model
 from fashion_search.serve import ensure_server
@@ -128,7 +128,7 @@ def bench_soak(photos: str | Path, minutes: float = 3.0, count: int = 200,
     from contextlib import ExitStack
 
     settings = settings or load_settings()
-    data = [p.read_bytes() for p in photo_paths(Path(photos), count)]
+    data = [p.read_bytes() for p in bench_photos(Path(photos), count)]
     served = ensure_model(settings=settings)
     with ExitStack() as stack:
         client = ensure_server(settings, stack, expected_version=served.version)

@@ -27,8 +27,7 @@ from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.batch_slices import run_in_slices, slice_rows
 from fashion_search.bench.passes import PASSES, median_rate, rates_in_turns
-from fashion_search.catalog import CatalogItem
-from fashion_search.catalog import photo_paths as photos_under
+from fashion_search.catalog import CatalogItem, photo_paths
 from fashion_search.checkpoint import LoadedModel, choose_model
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE as BATCH
@@ -341,12 +340,12 @@ def bench_ingest(paths: Sequence[Path], url: str) -> Row:
                note=f"batch {BATCH}, 4 requests in flight")
 
 
-def photo_paths(folder: Path, count: int) -> list[Path]:
+def bench_photos(folder: Path, count: int) -> list[Path]:
     """The first ``count`` photos under ``folder``; a missing or photo-less folder is refused."""
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingInput(f"{folder}: no such folder; give --photos a folder of JPEG or PNG photos")
-    paths = photos_under(folder, count)
+    paths = photo_paths(folder, count)
     if not paths:
         raise MissingInput(f"{folder}: no photos in it; give --photos a folder of JPEG or PNG photos")
     if len(paths) < count:
@@ -377,7 +376,7 @@ def bench(
 
     settings = settings or load_settings()
     folder = Path(photos) if photos else resolve_catalog(None, settings)
-    paths = photo_paths(folder, count)
+    paths = bench_photos(folder, count)
     data = [p.read_bytes() for p in paths]
     choice = choose_model(settings=settings)
     served = ensure_model(choice=choice, settings=settings)

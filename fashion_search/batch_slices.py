@@ -35,8 +35,8 @@ def slice_rows(session: InferenceSession) -> int:
     return max(ROWS, ROWS_PER_THREAD * threads)
 
 
-def run_in_slices(session: InferenceSession, outputs: Sequence[str], input_name: str, pixels: np.ndarray,
-                  rows: int | None = None) -> list[np.ndarray]:
+def run_in_slices(session: InferenceSession, outputs: Sequence[str], input_name: str,
+                  pixels: np.ndarray, rows: int | None = None) -> list[np.ndarray]:
     """``session.run`` over ``pixels``, a slice at a time on a CPU; outputs joined in order."""
     rows = rows or slice_rows(session)
     if len(pixels) <= rows or session.get_providers()[0] != CPU_PROVIDER:

@@ -150,14 +150,13 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
+    from fashion_search.catalog import read_photo
     from fashion_search.client import EmbeddingClient
     from fashion_search.search import VisualSearch
     from fashion_search.vectordb.filters import parse_where
     from fashion_search.vectordb.store import CatalogStore
 
     settings = load_settings()
-    from fashion_search.catalog import read_photo
-
     photo = Path(args.photo)
     data = read_photo(photo)  # before any server is asked
     search = VisualSearch(EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s),

@@ -22,7 +22,7 @@ from fashion_search.images import load_image
 from fashion_search.plain_jpeg import decode_plain_jpeg
 
 FIT_MODES = ("shorter_side_center_crop", "pad_to_square")
-MAX_ASPECT = 50  # longer side over shorter that a centre crop accepts (fitted_size)
+MAX_ASPECT = 50  # longer side over shorter that a centre crop accepts (check_fit)
 _INTERPOLATIONS = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
