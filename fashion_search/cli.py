@@ -25,7 +25,7 @@ from fashion_search.config import (
     KEEP_COLLECTIONS,
     load_settings,
 )
-from fashion_search.errors import FashionSearchError, MissingInput, ServerError
+from fashion_search.errors import FashionSearchError, MissingInput
 from fashion_search.training.config import TrainConfig
 
 log = logging.getLogger("fashion_search")
@@ -112,9 +112,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         try:
             while True:
                 time.sleep(1.0)
-                if server.process.poll() is not None:
-                    raise ServerError(f"tritonserver exited (status {server.process.returncode}); "
-                                      f"its log ends:\n{server.log_tail()}")
+                server.check()  # its backend processes are gone by then too
         except KeyboardInterrupt:
             pass
     return 0

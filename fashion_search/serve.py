@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,10 +27,14 @@ from fashion_search.client import EmbeddingClient
 from fashion_search.config import CPU_LAYOUTS, ENV_PREFIX, ORT_THREADS_ENV, Settings, load_settings
 from fashion_search.errors import ConfigError, ServedModelMismatch, ServerError
 from fashion_search.files import atomic_dir
+from fashion_search.process_group import end_group, exit_reason, group_members, has_exited, stub_regions
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_SERVER = Path("/opt/tritonserver")
+# How often the watchdog looks whether the server is still there, and its stubs' regions.
+WATCH_INTERVAL_S = 0.2
+RESCAN_INTERVAL_S = 2.0
 
 
 @dataclass
@@ -130,7 +135,12 @@ def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> 
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the server gets SIGTERM if the process that started it dies, even by SIGKILL."""
+    """Linux: the server gets SIGTERM if the process that started it dies, even by SIGKILL.
+
+    It then shuts down as on stop(), its backend processes and their shared memory
+    with it. The signal comes when the *thread* that started it ends: start a server
+    from a thread that lives as long as the server.
+    """
     try:
         import ctypes
 
@@ -154,13 +164,23 @@ def _server_env() -> dict[str, str]:
 
 
 class TritonServer:
-    """A running ``tritonserver`` process; use as a context manager or call stop()."""
+    """A running ``tritonserver`` process; use as a context manager or call stop().
+
+    Its backend processes and their shared memory end with it, however it ends: a
+    watchdog kills them and removes the memory once the server has exited.
+    """
 
     def __init__(self, settings: Settings | None = None, options: ServerOptions | None = None):
         self.settings = settings or load_settings()
         self.options = options or ServerOptions()
         self.process: subprocess.Popen | None = None
         self.log_path = self.settings.home / "triton" / "server.log"
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._finished = False
+        self._exit_message: str | None = None
+        self._regions: set[str] = set()
+        self._watchdog: threading.Thread | None = None
 
     @property
     def grpc_url(self) -> str:
@@ -203,6 +223,8 @@ class TritonServer:
         command = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting tritonserver: %s", " ".join(command))
+        # Its own process group: the server and its backend processes can be ended together,
+        # and the group id stays ours while the exited server is left unreaped.
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                             env=_server_env(), start_new_session=True,
@@ -212,6 +234,10 @@ class TritonServer:
         except BaseException:  # a failed start or Ctrl-C never leaves a server behind
             self.stop()
             raise
+        self._regions.update(stub_regions(group_members(self.process.pid)))
+        self._watchdog = threading.Thread(target=self._watch, daemon=True,
+                                          name=f"tritonserver-{self.process.pid}-watchdog")
+        self._watchdog.start()
         return self
 
     def _wait_ready(self) -> None:
@@ -219,10 +245,11 @@ class TritonServer:
         try:
             deadline = time.monotonic() + self.options.startup_timeout_s
             while time.monotonic() < deadline:
-                if self.process.poll() is not None:
+                if self._server_exited():
+                    self._finish(unexpected=False)
                     raise ServerError(
-                        f"tritonserver exited with code {self.process.returncode} while "
-                        f"starting; its log ({self.log_path}) ends:\n{self.log_tail()}"
+                        f"tritonserver {exit_reason(self.process.returncode)} while starting; "
+                        f"its log ({self.log_path}) ends:\n{self.log_tail()}"
                     )
                 if client.is_ready():
                     log.info("Triton is ready on %s (gRPC)", self.grpc_url)
@@ -235,18 +262,80 @@ class TritonServer:
         finally:
             client.close()
 
+    def check(self) -> None:
+        """Raise ServerError if the server died on its own, so a caller waiting on it stops."""
+        if self.process is None:
+            raise ServerError("tritonserver has not been started")
+        if self._exit_message is None and not self._stopping.is_set() and self._server_exited():
+            self._finish(unexpected=True)
+        if self._exit_message is not None:
+            raise ServerError(self._exit_message)
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop the server and its backend processes; safe to call when it has exited."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        self._stopping.set()
+        exited_by_itself = self._server_exited()
+        if not exited_by_itself:
+            # The stubs ignore SIGTERM: the server stops them, then exits.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+                os.killpg(self.process.pid, signal.SIGTERM)
+            if not self._wait_exited(timeout_s):
+                log.warning("tritonserver did not stop within %.0fs; killing it", timeout_s)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self._wait_exited(None)
+        self._finish(unexpected=exited_by_itself)
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join()
+
+    def _server_exited(self) -> bool:
+        return has_exited(self.process)
+
+    def _wait_exited(self, timeout_s: float | None) -> bool:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self._server_exited():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def _watch(self) -> None:
+        """Ends the backend processes as soon as the server dies, whoever killed it.
+
+        Killed mid-request, the server leaves its stubs stuck for good (each holding
+        the model and its shared memory); left unreaped, idle ones keep waiting too.
+        """
+        next_scan = time.monotonic() + RESCAN_INTERVAL_S
+        try:
+            while not self._stopping.wait(WATCH_INTERVAL_S):
+                if self._server_exited():
+                    self._finish(unexpected=True)
+                    return
+                if time.monotonic() >= next_scan:  # a restarted stub gets a new region
+                    found = stub_regions(group_members(self.process.pid))
+                    with self._lock:
+                        self._regions.update(found)
+                    next_scan = time.monotonic() + RESCAN_INTERVAL_S
+        except Exception:  # a watchdog that dies unseen would leave the stubs to leak again
+            log.exception("the tritonserver watchdog failed")
+
+    def _finish(self, unexpected: bool) -> None:
+        """Once the server has exited: end its group, remove its shared memory, reap it."""
+        with self._lock:
+            if self._finished:
+                return
+            end_group(self.process, self._regions)
+            self._finished = True
+            if unexpected:
+                self._exit_message = (
+                    f"tritonserver (pid {self.process.pid}, gRPC {self.grpc_url}) "
+                    f"{exit_reason(self.process.returncode)}; its backend processes and their "
+                    f"shared memory are gone too. Its log ({self.log_path}) ends:\n"
+                    f"{self.log_tail()}"
+                )
+                log.error("%s", self._exit_message)
 
     def __enter__(self) -> TritonServer:
         return self.start()

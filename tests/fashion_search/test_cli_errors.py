@@ -100,34 +100,26 @@ def test_a_bench_photo_folder_that_does_not_exist_or_holds_no_photos(tmp_path, c
 
 
 def test_a_server_that_dies_while_serving_is_an_error_with_its_log(monkeypatch, capsys):
+    import subprocess
+    import sys
+
     from fashion_search import serve
     from fashion_search.export import run
 
-    class Exited:
-        returncode = 139
+    class DyingServer(serve.TritonServer):
+        """The real watch and report, on a process that exits as a crashed server would."""
 
-        def poll(self):
-            return self.returncode
-
-    class DyingServer:
-        grpc_url = "127.0.0.1:8001"
-
-        def __init__(self, settings, options):
-            self.process = Exited()
-
-        def __enter__(self):
+        def start(self) -> "DyingServer":
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log_path.write_text("Segmentation fault in the python backend\n")
+            self.process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(139)"],
+                                            start_new_session=True)
             return self
-
-        def __exit__(self, *exc):
-            return None
-
-        def log_tail(self):
-            return "Segmentation fault in the python backend"
 
     monkeypatch.setattr(run, "ensure_model", lambda **kwargs: "stand-in model")
     monkeypatch.setattr(serve, "TritonServer", DyingServer)
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert "error: tritonserver exited (status 139); its log ends:" in err
+    assert "error: tritonserver (pid " in err and ") exited with code 139;" in err
     assert err.rstrip().endswith("Segmentation fault in the python backend")

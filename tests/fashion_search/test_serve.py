@@ -1,7 +1,12 @@
 """The real tritonserver: same embedding as PyTorch, clear errors when it cannot serve."""
 
+import os
 import shutil
+import signal
+import threading
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +23,9 @@ from fashion_search.serve import ServerOptions, TritonServer
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
+
+SHM = Path("/dev/shm")
+REGION = "triton_python_backend_shm_region_"
 
 
 def test_triton_embedding_of_raw_bytes_equals_pytorch(client, parity_photos):
@@ -278,3 +286,73 @@ def test_a_running_server_from_an_older_build_is_refused(client, settings, expor
         assert ensure_server(settings, stack, exported.model_version).info().templates
         with pytest.raises(ServedModelMismatch, match="older build"):
             ensure_server(newer, stack, exported.model_version)
+
+
+def _group_of(leader: int) -> dict[int, list[str]]:
+    """Live (not zombie) processes in the process group ``leader`` leads: pid -> argv."""
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue  # ended while being read
+        state, _ppid, pgid = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgid) == leader and state != "Z":
+            found[int(entry)] = argv
+    return found
+
+
+def test_a_killed_server_takes_its_backend_processes_and_their_shared_memory_with_it(
+        settings, exported, parity_photos, tmp_path):
+    """Killed mid-request, tritonserver leaves its Python-backend processes stuck (about
+    200 MB each) with their /dev/shm regions, until they are killed in turn."""
+    from fashion_search.instance_board import board_folder
+
+    options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
+                            metrics_port=free_port())
+    own = replace(settings, home=tmp_path, model_repository_dir=str(settings.model_repository))
+    server = TritonServer(own, options).start()
+    pid = server.process.pid
+    stubs = {p: argv for p, argv in _group_of(pid).items() if p != pid}
+    regions = [SHM / a for argv in stubs.values() for a in argv if a.startswith(REGION)]
+    boards = list(board_folder().glob(f"fashion-search-{pid}-*.board"))
+    done, answered = threading.Event(), threading.Event()
+
+    def load() -> None:
+        client = EmbeddingClient(server.grpc_url, timeout_s=10)
+        try:
+            while not done.is_set():
+                client.embed([parity_photos[0].read_bytes()] * 8)
+                answered.set()
+        except (TritonUnavailable, EmbeddingError):
+            pass  # the server is gone
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    try:
+        assert len(stubs) == options.fused_instances and len(regions) == len(stubs)
+        assert len(boards) == 1 and all(region.exists() for region in regions)
+        regions += boards
+        for thread in threads:
+            thread.start()
+        assert answered.wait(30)
+        os.kill(pid, signal.SIGKILL)  # while requests are in flight
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and (_group_of(pid) or any(r.exists() for r in regions)):
+            time.sleep(0.2)
+        assert not _group_of(pid), "backend processes outlived the killed server"
+        assert not [r.name for r in regions if r.exists()], "their shared memory stayed"
+        with pytest.raises(ServerError, match=r"tritonserver .*killed by SIGKILL.*log"):
+            server.check()
+    finally:
+        done.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
+        server.stop()
+        for left in _group_of(pid):  # a failed run leaves nothing behind either
+            os.kill(left, signal.SIGKILL)
+        for region in regions:
+            region.unlink(missing_ok=True)
