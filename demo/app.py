@@ -3,6 +3,9 @@ catalogue items out, narrowed by category, any label column and colour.
 
 Every step the page takes (a new photo, a corner clicked, a result clicked,
 back, a filter changed) runs the one search path, ``VisualSearch.find``.
+Catalogue text reaches the page's markdown only through ``cards.literal``, and
+catalogue photos reach the browser as copies in Gradio's cache (launch.py
+keeps the catalogue's folders out of Gradio's allowed paths).
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import re
 import tempfile
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from typing import Any
 import gradio as gr
 
 from fashion_search.colour import DEFAULT_WEIGHT
-from fashion_search.demo.cards import caption, filter_columns, title_column, where
+from fashion_search.demo.cards import caption, filter_columns, literal, title_column, where
 from fashion_search.demo.query import Query, push
 from fashion_search.errors import (
     FashionSearchError,
@@ -97,6 +101,9 @@ class Page:
     columns: list[str]  # label columns offered as filters, in the order of their dropdowns
     title: str | None = None  # the label that names an item
     max_bytes: int = MAX_BYTES
+    # a catalogue photo -> the file the page shows (build_app: a copy in Gradio's cache);
+    # None when it cannot be read
+    shown: Callable[[str], str | None] = str
 
     def run(self, query: Query | None, category: str | None, k: float, weight: float,
             chosen: Sequence[Sequence[str] | None]) -> tuple[list, str, list, object]:
@@ -112,7 +119,7 @@ class Page:
         wanted = {None: None, "": None, ALL: None, AUTO_LABEL: AUTO}.get(category, category)
         try:
             data = query.read(self.max_bytes)
-            shown = load_image(data, name=query.name, draft_size=PREVIEW) if query.box else None
+            crop = load_image(data, name=query.name, draft_size=PREVIEW) if query.box else None
             results = self.search.find(data, k=int(k or DEFAULT_K), category=wanted,
                                        name=query.name, where=filters or None,
                                        colour_weight=float(DEFAULT_WEIGHT if weight is None
@@ -120,42 +127,70 @@ class Page:
         except FashionSearchError as err:
             if isinstance(err, SERVICE_FAULTS):  # the operator's to see, not only the visitor's
                 log.warning("search for %s failed: %s", query.name, err)
-            return [], f"**Could not search:** {err}", [], gr.update(visible=False)
+            return [], f"**Could not search:** {literal(err)}", [], gr.update(visible=False)
         except Exception as err:  # a service failing mid-search: say so, keep the page
             log.exception("search for %s failed", query.name)
-            return [], (f"**Could not search:** {type(err).__name__}: {err}. Check that Triton "
-                        "and Milvus are up (the server log has the details), then try again."), \
-                [], gr.update(visible=False)
-        gallery = [(h.image_path, caption(h, self.columns, self.title)) for h in results.hits]
+            return [], (f"**Could not search:** {literal(f'{type(err).__name__}: {err}')}. Check "
+                        "that Triton and Milvus are up (the server log has the details), then "
+                        "try again."), [], gr.update(visible=False)
+        cards = [(hit, self.shown(hit.image_path)) for hit in results.hits]
+        cards = [(hit, photo) for hit, photo in cards if photo]  # a photo gone since indexing
+        gallery = [(photo, caption(hit, self.columns, self.title)) for hit, photo in cards]
         return gallery, self._message(query, results, wanted, filters), \
-            [(h.id, h.image_path) for h in results.hits], \
-            gr.update(value=shown, visible=shown is not None)
+            [(hit.id, hit.image_path) for hit, _ in cards], \
+            gr.update(value=crop, visible=crop is not None)
 
     @staticmethod
     def _message(query: Query, results, wanted: str | None, filters: dict) -> str:
+        """The status line; every catalogue or upload name in it goes through ``literal``."""
         part = " (the box you drew)" if query.box else ""
         where_text = ""
         if results.category:
-            where_text = f" in **{results.category}**" + (" (guessed)" if wanted == AUTO else "")
+            where_text = (f" in **{literal(results.category)}**"
+                          + (" (guessed)" if wanted == AUTO else ""))
         if filters:
-            where_text += " with " + "; ".join(f"{c}: {', '.join(v)}" for c, v in filters.items())
+            where_text += " with " + "; ".join(
+                f"{literal(c)}: {', '.join(map(literal, v))}" for c, v in filters.items())
+        name = literal(query.name)
         if not results.hits:
-            return (f"No items{where_text} for *{query.name}*{part}: no catalogue item has all "
+            return (f"No items{where_text} for *{name}*{part}: no catalogue item has all "
                     "of these labels. Remove a filter or choose another category.")
         shade = (f"colour weight {results.colour_weight:g}" if results.colour_weight
                  else "shape only")
-        message = f"{len(results.hits)} similar items{where_text} for *{query.name}*{part}; {shade}."
+        message = f"{len(results.hits)} similar items{where_text} for *{name}*{part}; {shade}."
         if results.suggestions:
-            message += " Looks like: " + ", ".join(f"{c} ({p:.0%})" for c, p in results.suggestions)
+            message += " Looks like: " + ", ".join(f"{literal(c)} ({p:.0%})"
+                                                   for c, p in results.suggestions)
         return message
 
 
 def _header(search: VisualSearch, title: str) -> str:
     count, categories = search.store.count(), search.categories()
-    return (f"# {title}\nFind catalogue items that look like your photo: upload one, take one "
-            f"with the camera or paste one, then click two corners on it to search just that "
-            f"garment. Click a result to search from it. {count:,} items in "
-            f"{len(categories)} categories; model `{search.client.info().version}`.")
+    version = search.client.info().version.replace("`", "")
+    return (f"# {literal(title)}\nFind catalogue items that look like your photo: upload one, "
+            f"take one with the camera or paste one, then click two corners on it to search "
+            f"just that garment. Click a result to search from it. {count:,} items in "
+            f"{len(categories)} categories; model `{version}`.")  # a code span is literal
+
+
+def cached_copy(block: gr.components.Component) -> Callable[[str], str | None]:
+    """A catalogue photo -> its copy in Gradio's cache, the only way the page shows one.
+
+    Gradio serves its cache; the catalogue's folders are not among its allowed
+    paths (launch.py). The copy is Gradio's own (named by the photo's hash,
+    reused while it is in the cache); None for a photo gone since indexing.
+    """
+    def copy(path: str) -> str | None:
+        if not os.path.isfile(path):
+            log.warning("photo %s is no longer there; left out of the results", path)
+            return None
+        try:
+            return block.move_resource_to_block_cache(path)
+        except OSError as err:
+            log.warning("photo %s cannot be read (%s); left out of the results", path, err)
+            return None
+
+    return copy
 
 
 def build_app(search: VisualSearch, title: str = "Fashion visual search",
@@ -163,11 +198,11 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
     """The page for ``search``'s catalogue; ``examples`` are photos offered as thumbnails."""
     catalogue_labels = search.store.labels()
     labels = filter_columns(catalogue_labels)
-    page = Page(search, list(labels), title_column(catalogue_labels), max_bytes)
     examples = [str(p) for p in examples if Path(p).is_file()]
     with gr.Blocks(title=title, analytics_enabled=False,
                    delete_cache=(CACHE_HOURS * 3600, CACHE_HOURS * 3600)) as app:
-        gr.Markdown(_header(search, title))
+        # markdown with catalogue text in it: no LaTeX ($$ in a name would become a formula)
+        gr.Markdown(_header(search, title), latex_delimiters=[])
         query, history, hits = gr.State(None), gr.State([]), gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=300):
@@ -190,7 +225,7 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                                          columns=4, height=130, allow_preview=False,
                                          object_fit="cover", elem_id="examples")
             with gr.Column(scale=3, min_width=300):
-                status = gr.Markdown(elem_id="status")
+                status = gr.Markdown(elem_id="status", latex_delimiters=[])
                 results = gr.Gallery(label="Similar items (click one to search from it)",
                                      columns=4, height="auto", allow_preview=False,
                                      object_fit="contain", elem_id="results")
@@ -200,6 +235,8 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                                              min_width=150, elem_id="filter-" +
                                              re.sub(r"\W", "_", column))
                                  for column, values in labels.items()]
+        shown = cached_copy(results)
+        page = Page(search, list(labels), title_column(catalogue_labels), max_bytes, shown)
         controls = [category, k, shade, *dropdowns]
         outputs = [photo, results, status, query, history, back, searched, hits]
 
@@ -207,6 +244,7 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                  photo_value=None) -> tuple:
             items, message, found, part = page.run(current, values[0], values[1], values[2],
                                                    values[3:])
+            photo_value = shown(photo_value) if photo_value is not None else None
             return (gr.update() if photo_value is None else photo_value, items, message,
                     current, past, gr.update(interactive=bool(past)), part, found)
 
@@ -222,7 +260,7 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
             try:
                 clicked = current.click(*evt.index)  # a box already drawn stays until replaced
             except FashionSearchError as err:
-                return (gr.update(), gr.update(), f"**Could not search:** {err}",
+                return (gr.update(), gr.update(), f"**Could not search:** {literal(err)}",
                         current.settled(), past, gr.update(), gr.update(), gr.update())
             return show(clicked, past, values)
 

@@ -1,13 +1,35 @@
-"""What a result card says, and which catalogue columns the page offers as filters."""
+"""What a result card says, which catalogue columns the page offers as filters, and
+catalogue text made safe for the page's markdown.
+
+Catalogue text (categories, column names, label values, ids, file names) is
+data from whoever made the catalogue or the upload: the page shows it as text,
+never as markup, so a category named ``<img src=...>`` is never fetched.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from fashion_search.vectordb.schema import Hit
 
 MAX_CHOICES = 60  # more values than this is a name or an id, not something to filter by
 TITLE_HINTS = ("name", "title")
+HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+# every ASCII punctuation character: CommonMark lets a backslash make any of them literal
+PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+
+
+def literal(text: object) -> str:
+    """``text`` as markdown that renders exactly that text, on one line.
+
+    HTML's special characters become entities and every other punctuation
+    character is backslash-escaped, so no tag, link, autolink, emphasis,
+    heading or list can come out of it; runs of whitespace become one space
+    (a line break could start a block of its own).
+    """
+    return PUNCTUATION.sub(lambda m: HTML_ENTITIES.get(m[0], "\\" + m[0]),
+                           " ".join(str(text).split()))
 
 
 def filter_columns(labels: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:

@@ -77,7 +77,7 @@ def demo(
         search = VisualSearch(client, store)
         examples = example_photos(settings, store.example_paths(EXAMPLES))
         app = build_app(search, examples=examples)
-        launch(app, host or settings.demo_host, port or settings.demo_port, images, examples)
+        launch(app, host or settings.demo_host, port or settings.demo_port, images)
         stack.callback(app.close)
         url = f"http://{host or settings.demo_host}:{app.server_port}"
     except BaseException:

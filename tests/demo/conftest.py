@@ -25,7 +25,7 @@ def examples(street2shop_dir, catalog_items):
 def page_url(indexed, client, catalog_items, examples):
     store, _ = indexed
     app = build_app(VisualSearch(client, store), examples=examples)
-    launch(app, "127.0.0.1", free_port(), [item.path for item in catalog_items], examples)
+    launch(app, "127.0.0.1", free_port(), [item.path for item in catalog_items])
     yield f"http://127.0.0.1:{app.server_port}"
     app.close()
 

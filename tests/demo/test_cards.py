@@ -1,8 +1,13 @@
-"""What a result card says and which labels the page offers as filters."""
+"""What a result card says, which labels the page offers as filters, and catalogue text
+kept as text in the page's markdown."""
+
+import html
+import re
 
 import pytest
+from markdown_it import MarkdownIt
 
-from fashion_search.demo.cards import caption, filter_columns, title_column, where
+from fashion_search.demo.cards import caption, filter_columns, literal, title_column, where
 from fashion_search.vectordb.schema import Hit
 
 pytestmark = pytest.mark.unit
@@ -35,3 +40,29 @@ def test_a_card_without_calibration_shows_the_raw_similarity():
 def test_empty_dropdowns_are_no_filter():
     assert where(["gender", "year"], [["Women", "Men"], []]) == {"gender": ["Women", "Men"]}
     assert where(["gender"], [None]) == {}
+
+
+HOSTILE = [
+    "<img src=http://127.0.0.1:7998/category.png>",
+    "<b>Fit</b>",
+    "<script>window.hostile = 1</script>",
+    "[x](javascript:alert(12)).jpg",
+    "**bold** _em_ `code` ~~gone~~ $$x^2$$",
+    "# a heading\n- a list\n\n    indented code",
+    "1. first | a | table |",
+    "www.example.com, someone@example.com and http://127.0.0.1:7998/x",
+    "a &amp; b &lt;c&gt; \\ back\\slash",
+    "![photo](http://127.0.0.1:7998/p.png) <http://127.0.0.1:7998/auto>",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_catalogue_text_renders_as_that_text_and_no_markup(text):
+    rendered = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(literal(text))
+    body = rendered.strip().removeprefix("<p>").removesuffix("</p>")
+    assert "<" not in body  # not one tag: no image, link, emphasis, code or heading
+    assert html.unescape(body) == re.sub(r"\s+", " ", text)
+
+
+def test_plain_text_stays_as_it_reads():
+    assert literal("Tshirts") == "Tshirts" and literal("Navy  Blue\n") == "Navy Blue"

@@ -32,10 +32,14 @@ def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tm
         assert first.url.startswith("http://127.0.0.1:")
         photo = next((small_catalog / "hat").glob("*.jpg"))
 
-        def fetch(path) -> int:
-            return requests.get(f"{first.url}/gradio_api/file={path}", timeout=30).status_code
+        def fetch(path) -> requests.Response:
+            return requests.get(f"{first.url}/gradio_api/file={path}", timeout=30)
 
-        assert fetch(photo) == 200 and fetch(small_catalog / "hat" / "notes.txt") == 403
+        assert fetch(photo).status_code == 200
+        assert fetch(photo).headers["content-type"] == "image/jpeg"
+        assert fetch(small_catalog / "hat" / "notes.txt").status_code == 403
+        (small_catalog / "hat" / "later.html").write_text("<script>alert(1)</script>")
+        assert fetch(small_catalog / "hat" / "later.html").status_code == 403  # added after start
     finally:
         first.close()
     record = own.home / "index-config.json"
