@@ -20,8 +20,8 @@ ENV_PREFIX = "FASHION_SEARCH_"
 ORT_THREADS_ENV = ENV_PREFIX + "ORT_THREADS"
 # The pretrained backbone a model starts from unless told otherwise.
 DEFAULT_BACKBONE = "efficientnet_lite0"
-# Collections of one catalogue kept after an index, the live one included: the one
-# before stays, so a search that still points at it keeps working.
+# Collections of one catalogue that went live and are kept after an index, the live one
+# included; the one it replaced always stays, so a search still reading it keeps working.
 KEEP_COLLECTIONS = 2
 # Photos per onnxruntime call or per Triton request, wherever photos go in batches.
 BATCH_SIZE = 32
@@ -65,6 +65,8 @@ class Settings:
     triton_timeout_s: float = field(default_factory=lambda: _env_number("TRITON_TIMEOUT_S", "60"))
     milvus_uri: str = field(default_factory=lambda: _env("MILVUS_URI", ""))
     milvus_token: str = field(default_factory=lambda: _env("MILVUS_TOKEN", ""))
+    # how long one Milvus call may wait for an answer (retries included) before it fails
+    milvus_timeout_s: float = field(default_factory=lambda: _env_number("MILVUS_TIMEOUT_S", "20"))
     catalog: str = field(default_factory=lambda: _env("CATALOG", ""))
     data_dir: Path = field(
         default_factory=lambda: Path(_env("DATA", str(PROJECT_ROOT.parent / "shared" / "data")))

@@ -9,6 +9,23 @@ from __future__ import annotations
 
 import re
 
+# The most of one value a message repeats: a 100,000-character category is not echoed whole.
+SHOWN_CHARS = 80
+
+
+def clipped(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``value`` as text, clipped to ``limit`` characters with the length it had."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``value`` as a message quotes it (``repr``), clipped to ``limit`` characters."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
 
 class FashionSearchError(Exception):
     """Base of every error this project raises on purpose."""

@@ -127,8 +127,46 @@ def indexed(settings, client, catalog_items):
 
 
 @pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory) -> str:
-    """A real Milvus standalone server (the PyPI ``milvus`` launcher) on 127.0.0.1; its URI."""
+def milvus_server(milvus_process) -> str:
+    """The URI of a real Milvus standalone server on 127.0.0.1."""
+    return f"http://127.0.0.1:{milvus_process.listen_port}"
+
+
+def restart_milvus(server) -> None:
+    """Start a killed Milvus server again on its own ports. The launcher probes each port
+    with a plain bind, which the dead server's TIME_WAIT connections fail for a minute;
+    the server itself binds with SO_REUSEADDR, so the probe does too."""
+    def probe(port):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            return sock
+        except OSError:
+            sock.close()
+            return None
+
+    server.config.try_bind_port = probe
+    try:
+        server.start()
+    finally:
+        del server.config.try_bind_port
+    # Up is not ready: a restarted server reloads its collections for a while first.
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=f"http://127.0.0.1:{server.listen_port}", timeout=60)
+    try:
+        for name in client.list_collections():
+            client.load_collection(name, timeout=180)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_process(tmp_path_factory):
+    """A real Milvus standalone server (the PyPI ``milvus`` launcher), one per test run: two
+    on one machine share a pid file and the second crashes."""
     import logging
 
     from milvus import MilvusServer
@@ -142,7 +180,7 @@ def milvus_server(tmp_path_factory) -> str:
         tail = logs.read_text(errors="replace")[-2000:] if logs.exists() else ""
         raise RuntimeError(f"the Milvus server did not start ({err}):\n{tail}") from err
     logging.getLogger(__name__).info("Milvus server on 127.0.0.1:%d", server.listen_port)
-    yield f"http://127.0.0.1:{server.listen_port}"
+    yield server
     server.stop()
 
 

@@ -28,7 +28,15 @@ from fashion_search.config import BATCH_SIZE, KEEP_COLLECTIONS
 from fashion_search.errors import CatalogBusy, FashionSearchError
 from fashion_search.vectordb.filters import catalogue_columns
 from fashion_search.vectordb.ingest import embed_batch, to_rows
-from fashion_search.vectordb.lifecycle import IndexReport, prune, unique_ids, verify, writer
+from fashion_search.vectordb.lifecycle import (
+    IndexReport,
+    abandon,
+    go_live,
+    start_run,
+    unique_ids,
+    verify,
+    writer,
+)
 from fashion_search.vectordb.schema import DEFAULT_ALIAS, CollectionInfo, collection_name, new_run_id
 from fashion_search.vectordb.store import CatalogStore
 
@@ -116,8 +124,8 @@ def rebuild_distributed(
     started = time.perf_counter()
     try:
         with writer(store):
-            store.create_collection(CollectionInfo.for_model(name, info, alias, catalog, run,
-                                                             columns))
+            report.dropped = start_run(store, CollectionInfo.for_model(
+                name, info, alias, catalog, run, columns))
             if not ray.is_initialized():
                 start_ray(ray_address, workers)
             try:
@@ -135,10 +143,9 @@ def rebuild_distributed(
                 samples = [(r["sample_id"], r["sample"]) for r in results if r["sample_id"]][:5]
                 verify(store, name, indexed, samples)
             except BaseException:
-                store.drop(name)
+                abandon(store, name)
                 raise
-            store.point_alias(name)  # once, after every worker has finished
-            report.dropped = prune(store, keep, name)
+            report.dropped += go_live(store, name, keep)  # once, after every worker finished
             report.timings["verify and switch"] = time.perf_counter() - checked
         report.added = report.indexed = indexed
     finally:

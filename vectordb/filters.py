@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from fashion_search.errors import UnknownLabel
+from fashion_search.errors import UnknownLabel, clipped, shown
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def parse_where(conditions: Sequence[str]) -> dict[str, list[str]]:
     for condition in conditions:
         column, sep, value = condition.partition("=")
         if not sep or not column.strip() or not value.strip():
-            raise UnknownLabel(f"cannot read the filter {condition!r}; write COLUMN=VALUE, "
+            raise UnknownLabel(f"cannot read the filter {shown(condition)}; write COLUMN=VALUE, "
                                "for example gender=Women")
         parsed.setdefault(column.strip(), []).append(value.strip())
     return parsed
@@ -68,8 +68,9 @@ def _match(wanted: str, known: Sequence[str], what: str) -> str:
     folded = [k for k in known if k.casefold() == wanted.casefold()]
     if len(folded) == 1:
         return folded[0]
-    shown = ", ".join(known[:30]) + (f" ... ({len(known)} in all)" if len(known) > 30 else "")
-    raise UnknownLabel(f"unknown {what} {wanted!r}; choose one of: {shown}")
+    choices = ", ".join(clipped(k) for k in known[:30])
+    choices += f" ... ({len(known)} in all)" if len(known) > 30 else ""
+    raise UnknownLabel(f"unknown {clipped(what)} {shown(wanted)}; choose one of: {choices}")
 
 
 def resolve_where(where: Mapping[str, Sequence[str]], columns: Mapping[str, str],
@@ -82,7 +83,7 @@ def resolve_where(where: Mapping[str, Sequence[str]], columns: Mapping[str, str]
     for column, wanted in where.items():
         name = _match(column, sorted(columns), "label") if columns else None
         if name is None:
-            raise UnknownLabel(f"unknown label {column!r}; this catalogue has no labels "
+            raise UnknownLabel(f"unknown label {shown(column)}; this catalogue has no labels "
                                "besides its category")
         field = columns[name]
         resolved[field] = [_match(v, list(values.get(field, ())), name) for v in wanted]

@@ -128,26 +128,28 @@ def ingest(
     started = time.perf_counter()
     bar = tqdm(total=len(items), unit="photo", desc=desc, disable=not progress,
                dynamic_ncols=True)
-    with ThreadPoolExecutor(max_workers=in_flight) as pool:
-        pending: deque = deque()
-        batches = _batches(items, batch_size)
-        while True:
-            while len(pending) < 2 * in_flight and (batch := next(batches, None)) is not None:
-                pending.append(pool.submit(embed_batch, client, batch))
-            if not pending:
-                break
-            kept, found, skipped = pending.popleft().result()
-            if kept:
-                rows = to_rows(kept, found, version)
-                report.indexed += write(collection, rows)
-                if len(report.samples) < SAMPLES:
-                    report.samples.append((rows[0].id, rows[0].embedding))
-            for _, reason in skipped:
-                log.warning("skipped %s", reason)
-            report.skipped.extend(skipped)
-            bar.update(len(kept) + len(skipped))
-            bar.set_postfix(skipped=len(report.skipped))
-    bar.close()
+    try:
+        with ThreadPoolExecutor(max_workers=in_flight) as pool:
+            pending: deque = deque()
+            batches = _batches(items, batch_size)
+            while True:
+                while len(pending) < 2 * in_flight and (batch := next(batches, None)) is not None:
+                    pending.append(pool.submit(embed_batch, client, batch))
+                if not pending:
+                    break
+                kept, found, skipped = pending.popleft().result()
+                if kept:
+                    rows = to_rows(kept, found, version)
+                    report.indexed += write(collection, rows)
+                    if len(report.samples) < SAMPLES:
+                        report.samples.append((rows[0].id, rows[0].embedding))
+                for _, reason in skipped:
+                    log.warning("skipped %s", reason)
+                report.skipped.extend(skipped)
+                bar.update(len(kept) + len(skipped))
+                bar.set_postfix(skipped=len(report.skipped))
+    finally:
+        bar.close()  # before an error is printed, not after it when the process exits
     report.seconds = time.perf_counter() - started
     log.info("embedded %d photos into %s in %.1fs (%.1f photos/s), skipped %d",
              report.indexed, collection, report.seconds, report.rate, len(report.skipped))

@@ -2,9 +2,14 @@
 
 A full index fills a new collection (model version + run id), checks it, and
 only then moves the alias, so searches see the old catalogue or the new one,
-never a mix, and a failed run changes nothing live. Older collections are
-dropped once more than ``keep`` exist. An incremental update works in place on
-the live collection: it embeds new and changed photos (by content hash),
+never a mix, and a failed run changes nothing live. Each run records its
+collection as being filled when it starts and as live when it is switched in,
+so a run that died without cleaning up (killed, or Milvus gone) is recognised
+by the next one and its collection dropped first; pruning then counts only
+collections that went live, beyond ``keep``, and never drops the live one or the
+one it replaced last (a search may still be reading it, and it is the way back).
+An incremental update works in place on the live collection: it embeds new and
+changed photos (by content hash), points moved photos' rows at their new paths,
 skips unchanged ones (a rerun after a crash embeds only what is missing) and
 deletes items gone from the catalogue. One writer at a time per catalogue.
 """
@@ -24,6 +29,7 @@ from fashion_search.catalog import CatalogItem
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE, KEEP_COLLECTIONS
 from fashion_search.errors import CatalogCheckFailed, CatalogNotIndexed, CollectionMismatch
+from fashion_search.vectordb.bookkeeping import FILLING, LIVE
 from fashion_search.vectordb.filters import catalogue_columns
 from fashion_search.vectordb.ingest import IngestReport, content_hash, ingest
 from fashion_search.vectordb.lock import ServerLease
@@ -46,6 +52,7 @@ class IndexReport:
     added: int = 0
     changed: int = 0
     removed: int = 0
+    moved: int = 0  # rows pointed at a photo's new path, not embedded again
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
@@ -63,7 +70,8 @@ class IndexReport:
     def summary(self) -> str:
         parts = [f"{self.mode} index of {self.collection}: {self.indexed} items live",
                  f"added {self.added}, changed {self.changed}, removed {self.removed}, "
-                 f"unchanged {self.unchanged}, skipped {len(self.skipped)}"]
+                 f"moved {self.moved}, unchanged {self.unchanged}, "
+                 f"skipped {len(self.skipped)}"]
         if self.dropped:
             parts.append(f"dropped old collections: {', '.join(self.dropped)}")
         parts.append("took " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
@@ -123,10 +131,68 @@ def verify(store: CatalogStore, name: str, expected: int,
                                      "catalogue in use was left as it was")
 
 
-def prune(store: CatalogStore, keep: int, live: str) -> list[str]:
-    """Drop this alias's oldest collections beyond ``keep``, never the live one."""
-    old = [c.name for c in store.collections() if c.name != live]
-    doomed = old[:max(0, len(old) - (keep - 1))]
+def live_name(store: CatalogStore) -> str | None:
+    """The collection the alias points at now, or None."""
+    try:
+        return store.current_collection()
+    except CatalogNotIndexed:
+        return None
+
+
+def drop_abandoned(store: CatalogStore) -> list[str]:
+    """Drop the collections of runs that died before going live, and the records of
+    collections that are gone; the writer's lease means no other run is filling one."""
+    states = store.run_states()
+    if not states:
+        return []
+    live = live_name(store)
+    present = {c.name for c in store.collections()}
+    doomed = [name for name, state in sorted(states.items())
+              if state == FILLING and name != live and name in present]
+    for name in doomed:
+        log.warning("dropping collection %s, left half-filled by an index run that died", name)
+        store.drop(name)
+    for name in sorted(set(states) - present - set(doomed)):
+        store.forget_run(name)
+    return doomed
+
+
+def start_run(store: CatalogStore, info: CollectionInfo) -> list[str]:
+    """Clear what dead runs left, then create this run's collection, recorded as filling
+    before it exists so that no kill can leave it unrecognised."""
+    dropped = drop_abandoned(store)
+    store.record_run(info.name, FILLING)
+    store.create_collection(info)
+    return dropped
+
+
+def abandon(store: CatalogStore, name: str) -> None:
+    """Drop a failed run's collection if Milvus answers soon; else the next run will."""
+    try:
+        with store.cleanup_calls():
+            store.drop(name)
+    except Exception as err:  # noqa: BLE001 - the run's own error is the one to report
+        log.warning("could not drop collection %s of the failed run (%s); the next index "
+                    "run drops it", name, err)
+
+
+def go_live(store: CatalogStore, name: str, keep: int) -> list[str]:
+    """Switch the alias to ``name``, then prune; returns the collections dropped."""
+    replaced = live_name(store)
+    store.record_run(name, LIVE)  # before the switch: a kill between leaves a complete one
+    store.point_alias(name)
+    return prune(store, keep, name, replaced)
+
+
+def prune(store: CatalogStore, keep: int, live: str, replaced: str | None = None) -> list[str]:
+    """Drop this alias's oldest collections that went live beyond ``keep``, never the live
+    one nor the one it replaced. Collections from before runs were recorded count as
+    having gone live."""
+    states = store.run_states()
+    went_live = [c.name for c in store.collections() if states.get(c.name, LIVE) == LIVE]
+    protected = {live, replaced} & set(went_live)
+    others = [name for name in went_live if name not in protected]
+    doomed = others[:max(0, len(others) - max(0, keep - len(protected)))]
     for name in doomed:
         store.drop(name)
     return doomed
@@ -144,8 +210,8 @@ def rebuild(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalo
     report = IndexReport(name, info.version, "full")
     with writer(store):
         with _timed(report, "create"):
-            store.create_collection(CollectionInfo.for_model(name, info, store.alias, catalog,
-                                                             run, columns))
+            report.dropped = start_run(store, CollectionInfo.for_model(
+                name, info, store.alias, catalog, run, columns))
         try:
             with _timed(report, "embed"):
                 done = ingest(items, client, store, name, batch_size=batch_size,
@@ -153,13 +219,10 @@ def rebuild(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalo
             with _timed(report, "verify"):
                 verify(store, name, done.indexed, done.samples)
         except BaseException:
-            with contextlib.suppress(Exception):
-                store.drop(name)  # a failed run leaves nothing behind
+            abandon(store, name)  # a failed run leaves nothing behind
             raise
         with _timed(report, "switch"):
-            store.point_alias(name)
-        with _timed(report, "prune"):
-            report.dropped = prune(store, keep, name)
+            report.dropped += go_live(store, name, keep)
     report.added, report.indexed, report.skipped = done.indexed, done.indexed, done.skipped
     log.info("%s", report.summary())
     return report
@@ -200,15 +263,20 @@ def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalog
     report = IndexReport(live.name, info.version, "incremental")
     with writer(store):
         with _timed(report, "compare"):
-            stored = store.hashes(live.name)
+            report.dropped = drop_abandoned(store)
+            stored = store.stored(live.name)
             wanted = {item.id: item for item in items}
             digests = {}
             for item in items:
                 with contextlib.suppress(OSError):
                     digests[item.id] = content_hash(item)
-            todo = [item for item in items if stored.get(item.id) != digests.get(item.id)]
+            todo = [item for item in items
+                    if stored.get(item.id, ("", ""))[0] != digests.get(item.id)]
+            again = {item.id for item in todo}
+            moved = {item.id: str(item.path) for item in items if item.id not in again
+                     and stored[item.id][1] != str(item.path)}
             gone = sorted(set(stored) - set(wanted))
-        report.unchanged = len(items) - len(todo)
+        report.unchanged = len(items) - len(todo) - len(moved)
         done = IngestReport(live.name, info.version)
         if todo:
             with _timed(report, "embed"):
@@ -216,6 +284,7 @@ def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: Catalog
                               progress=progress, desc="updating", replace=True)
         with _timed(report, "remove"):
             report.removed = store.delete(live.name, gone) if gone else 0
+            report.moved = store.move(live.name, moved) if moved else 0
         with _timed(report, "verify"):
             report.indexed = store.count(live.name)
     skipped = {item_id for item_id, _ in done.skipped}

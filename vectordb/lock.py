@@ -4,7 +4,8 @@ A Milvus Lite file can be open in one process only (Milvus Lite's own rule),
 so every process that opens one records itself in ``<file>.owner`` under an
 exclusive ``flock``; the next process is told who holds the file. On a
 Milvus server, readers and writers share it; writers of one alias take a
-lease row (owner, expiry) that a second writer sees. A server offers no
+lease row (owner, expiry) that a second writer sees; a writer killed on this
+machine frees it at once, one elsewhere when it expires. A server offers no
 compare-and-swap, so a writer reads its lease back after a short wait: of two
 writers that start together, the one whose row survived goes on and the
 other is told who holds the catalogue.
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,22 @@ def _me() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname(),
             "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))[:200],
             "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _gone(owner: dict[str, Any]) -> bool:
+    """Whether a lease's writer ran on this machine and is no longer running (killed):
+    its lease need not be waited out."""
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        log.info("the catalogue's last writer, %s, is no longer running; its lease ends now",
+                 describe_owner(owner))
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def describe_owner(owner: dict[str, Any]) -> str:
@@ -94,7 +112,9 @@ class LiteFileLock:
         handle.flush()
         return handle
 
-    def release(self) -> None:
+    def release(self, on_last: Callable[[], None] | None = None) -> None:
+        """Let go; the last store of this process calls ``on_last`` (closing the file)
+        before the next process may take it."""
         if not self._acquired:
             return
         self._acquired = False
@@ -103,6 +123,11 @@ class LiteFileLock:
             if users > 1:
                 self._held[self.path] = (handle, users - 1)
                 return
+            if on_last is not None:
+                try:
+                    on_last()
+                except Exception as err:  # noqa: BLE001 - the hold still ends
+                    log.warning("could not close %s cleanly: %s", self.path.with_suffix(""), err)
             with contextlib.suppress(OSError):
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -126,7 +151,9 @@ class ServerLease:
         if not row:
             return None
         token, expires, owner = row
-        return (token, expires, owner) if expires > time.time() else None
+        if expires <= time.time() or (token != self.token and _gone(owner)):
+            return None
+        return token, expires, owner
 
     def acquire(self) -> None:
         held = self._holder()
@@ -152,12 +179,18 @@ class ServerLease:
         self.store.write_lease(self.alias, self.token, time.time() + LEASE_S, self.owner)
 
     def release(self) -> None:
+        """Give the lease up; never raises, so the writer's own error is the one people see."""
         self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join()
-        held = self._holder()
-        if held and held[0] == self.token:
-            self.store.write_lease(self.alias, "", 0.0, {})
+        try:
+            with self.store.cleanup_calls():
+                if self._renewer is not None:
+                    self._renewer.join(timeout=self.store.timeout_s)
+                held = self._holder()
+                if held and held[0] == self.token:
+                    self.store.write_lease(self.alias, "", 0.0, {})
+        except Exception as err:  # noqa: BLE001 - a gone server: the lease ends by itself
+            log.warning("could not give up the catalogue lease (%s); it ends by itself within "
+                        "%.0f s", err, LEASE_S)
 
     def _busy(self, owner: dict[str, Any]) -> CatalogBusy:
         return CatalogBusy(

@@ -32,6 +32,7 @@ PREFIX = "items_"
 MAX_ID = 512
 MAX_TEXT = 1024
 MAX_PATH = 4 * MAX_TEXT
+MAX_TOP_K = 16_384  # Milvus's most results for one search or query
 HNSW = {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 200}}
 # a server collection's partition-key partitions (2.3's default of 64 slows unfiltered search)
 SERVER_OPTIONS = {"num_partitions": 16}

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from fashion_search.colour import check_weight
-from fashion_search.config import ENV_PREFIX
+from fashion_search.config import ENV_PREFIX, load_settings
 from fashion_search.errors import (
     CatalogNotIndexed,
     CollectionMismatch,
@@ -33,7 +33,10 @@ from fashion_search.errors import (
     MilvusFailure,
     MilvusUnavailable,
     UnknownCategory,
+    clipped,
+    shown,
 )
+from fashion_search.vectordb.bookkeeping import POINTER_COLLECTION, STRONG, Bookkeeping
 from fashion_search.vectordb.calibration import NEIGHBOURS, ScoreScale, spread_sample
 from fashion_search.vectordb.filters import expression, quote, resolve_where
 from fashion_search.vectordb.lock import LiteFileLock
@@ -41,7 +44,7 @@ from fashion_search.vectordb.milvus_calls import GuardedClient
 from fashion_search.vectordb.schema import (
     DEFAULT_ALIAS,
     HNSW,
-    MAX_TEXT,
+    MAX_TOP_K,
     PREFIX,
     SERVER_OPTIONS,
     VECTOR_FIELD,
@@ -55,11 +58,9 @@ from fashion_search.vectordb.vectors import effective_weight
 
 log = logging.getLogger(__name__)
 
-POINTER_COLLECTION = "fashion_search_aliases"
-LEASE_COLLECTION = "fashion_search_leases"
+CLEANUP_TIMEOUT_S = 5.0  # how long clean-up after a failure waits on Milvus (it may be the failure)
 POINTER_TTL_S = 5.0  # how long a search trusts its idea of the alias
 WRITE_BATCH = 1000  # Milvus Lite slows badly above ~2k rows per call
-STRONG = {"consistency_level": "Strong"}  # read what was just written (server)
 HNSW_SEARCH = {"params": {"ef": 128}}
 
 
@@ -75,11 +76,13 @@ def _quiet(logger: str) -> Iterator[None]:
         target.setLevel(level)
 
 
-class CatalogStore:
+class CatalogStore(Bookkeeping):
     """Milvus Lite (a file path) or a Milvus server (an ``http://`` URI)."""
 
-    def __init__(self, uri: str, token: str = "", alias: str = DEFAULT_ALIAS):
+    def __init__(self, uri: str, token: str = "", alias: str = DEFAULT_ALIAS,
+                 timeout_s: float | None = None):
         self.uri = uri
+        self.timeout_s = load_settings().milvus_timeout_s if timeout_s is None else timeout_s
         self.alias = alias
         self.is_lite = "://" not in uri
         self._lock = LiteFileLock(Path(uri).expanduser()) if self.is_lite else None
@@ -92,7 +95,8 @@ class CatalogStore:
                 # pymilvus shares one connection among clients of the same URI, and closing
                 # any of them closes it for all: each store gets a connection of its own.
                 self.client = GuardedClient(MilvusClient(
-                    uri=uri, token=token, alias=f"fashion-search-{uuid.uuid4().hex}"), uri)
+                    uri=uri, token=token, alias=f"fashion-search-{uuid.uuid4().hex}",
+                    timeout=self.timeout_s), uri, self.timeout_s)
         except MilvusException as err:
             self._release()
             raise MilvusUnavailable(
@@ -156,22 +160,14 @@ class CatalogStore:
     def drop(self, name: str) -> None:
         self.client.drop_collection(name)
         self._infos.pop(name, None)
+        self.forget_run(name)
         log.info("dropped collection %s", name)
 
-    # --- the alias -----------------------------------------------------------
-    def _small_collection(self, name: str, key: str, fields: Sequence[str]) -> None:
-        if self.client.has_collection(name):
-            self.client.load_collection(name)
-            return
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field(key, DataType.VARCHAR, is_primary=True, max_length=256)
-        for name_ in fields:
-            schema.add_field(name_, DataType.VARCHAR, max_length=MAX_TEXT)
-        schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
-        index = self.client.prepare_index_params()
-        index.add_index("unused", index_type="FLAT", metric_type="L2")
-        self.client.create_collection(name, schema=schema, index_params=index)
+    def cleanup_calls(self) -> contextlib.AbstractContextManager[None]:
+        """Calls inside wait briefly: clean-up after a failure must not hang on a gone Milvus."""
+        return self.client.waiting_at_most(CLEANUP_TIMEOUT_S)
 
+    # --- the alias -----------------------------------------------------------
     def point_alias(self, name: str) -> None:
         """Make searches through the alias use ``name`` from now on, in one step."""
         if self.is_lite:
@@ -223,21 +219,6 @@ class CatalogStore:
             "run `fashion-search index --catalog PATH` first"
         )
 
-    # --- writer leases (server) ----------------------------------------------
-    def read_lease(self, alias: str) -> tuple[str, float, dict[str, Any]] | None:
-        self._small_collection(LEASE_COLLECTION, "alias", ["token", "expires", "owner"])
-        rows = self.client.query(LEASE_COLLECTION, filter=f"alias == {quote(alias)}",
-                                 output_fields=["token", "expires", "owner"], **STRONG)
-        if not rows or not rows[0]["token"]:
-            return None
-        return rows[0]["token"], float(rows[0]["expires"]), json.loads(rows[0]["owner"] or "{}")
-
-    def write_lease(self, alias: str, token: str, expires: float, owner: dict[str, Any]) -> None:
-        self._small_collection(LEASE_COLLECTION, "alias", ["token", "expires", "owner"])
-        self.client.upsert(LEASE_COLLECTION, [{"alias": alias, "token": token,
-                                               "expires": repr(expires),
-                                               "owner": json.dumps(owner), "unused": [0.0, 0.0]}])
-
     # --- rows ----------------------------------------------------------------
     def insert(self, name: str, rows: Sequence[Row]) -> int:
         """Add rows whose ids the collection does not hold yet.
@@ -274,9 +255,24 @@ class CatalogStore:
                 yield from batch
             iterator.close()
 
-    def hashes(self, name: str) -> dict[str, str]:
-        """Item id -> content hash of every row."""
-        return {row["id"]: row["content_hash"] for row in self.scan(name, ["content_hash"])}
+    def stored(self, name: str) -> dict[str, tuple[str, str]]:
+        """Item id -> (content hash, image path) of every row."""
+        return {row["id"]: (row["content_hash"], row["image_path"])
+                for row in self.scan(name, ["content_hash", "image_path"])}
+
+    def move(self, name: str, paths: Mapping[str, str]) -> int:
+        """Point rows at their photos' new paths (a moved or renamed catalogue), keeping
+        their vectors: the photos did not change, so nothing is embedded again."""
+        ids = sorted(paths)
+        for start in range(0, len(ids), WRITE_BATCH):
+            chunk = ids[start:start + WRITE_BATCH]
+            rows = self.client.query(name, filter=f"id in [{', '.join(map(quote, chunk))}]",
+                                     output_fields=["*"], **STRONG)
+            for row in rows:
+                row["image_path"] = paths[row["id"]]
+            self.delete(name, chunk)
+            self.client.insert(name, rows)
+        return len(ids)
 
     def count(self, name: str | None = None) -> int:
         name = name or self.current_collection()
@@ -323,7 +319,8 @@ class CatalogStore:
         folded = [c for c in known if c.casefold() == category.strip().casefold()]
         if len(folded) == 1:
             return folded[0]
-        raise UnknownCategory(f"unknown category {category!r}; choose one of: {', '.join(known)}")
+        raise UnknownCategory(f"unknown category {shown(category)}; choose one of: "
+                              f"{', '.join(clipped(c) for c in known)}")
 
     def search(self, embedding: np.ndarray, k: int = 10, category: str | None = None,
                where: Mapping[str, Sequence[str]] | None = None,
@@ -334,8 +331,9 @@ class CatalogStore:
         colour similarity against the embedding's; each hit's ``match`` is its
         calibrated score.
         """
-        if k < 1:
-            raise InvalidRequest(f"the number of results must be at least 1, got {k}")
+        if not 1 <= k <= MAX_TOP_K:
+            raise InvalidRequest(f"the number of results must be 1 to {MAX_TOP_K:,} (Milvus "
+                                 f"returns at most {MAX_TOP_K:,} per search), got {k:,}")
         weight = check_weight(colour_weight)
         name = self.current_collection()
         info = self.info(name)
@@ -369,7 +367,7 @@ class CatalogStore:
         if name not in self._scales:
             info = self.info(name)
             ids = [row["id"] for row in self.client.query(name, filter="", output_fields=["id"],
-                                                           limit=16_384, **STRONG)]
+                                                           limit=MAX_TOP_K, **STRONG)]
             sample = spread_sample(sorted(ids))
             scores: list[float] = []
             if len(sample) > 1:
@@ -385,7 +383,15 @@ class CatalogStore:
 
     def _release(self) -> None:
         if self._lock:
-            self._lock.release()
+            self._lock.release(on_last=self._stop_lite)
+
+    def _stop_lite(self) -> None:
+        """Stop this process's Milvus Lite server for the file, which otherwise keeps it
+        open (and other processes out) until this process exits."""
+        from milvus_lite.server_manager import server_manager_instance
+
+        if str(Path(self.uri).expanduser().resolve()) in server_manager_instance._servers:
+            server_manager_instance.release_server(str(Path(self.uri).expanduser()))
 
     def close(self) -> None:
         try:

@@ -96,8 +96,9 @@ def test_a_slow_server_is_a_timeout_not_a_missing_server(env, monkeypatch, catal
 
 def test_zero_results_is_one_clear_line(env, catalog_items, capsys):
     assert main(["search", str(catalog_items[0].path), "-k", "0"]) == 2
-    assert capsys.readouterr().err.strip() == ("error: the number of results must be at least 1, "
-                                               "got 0")
+    assert capsys.readouterr().err.strip() == (
+        "error: the number of results must be 1 to 16,384 (Milvus returns at most 16,384 per "
+        "search), got 0")
 
 
 def _small_catalog(root, clothing_dir, label, count):

@@ -140,7 +140,7 @@ def test_an_update_after_a_crash_embeds_only_what_is_missing(open_store, tmp_pat
     embedder = StandInEmbedder()
     report = update(items, embedder, store, batch_size=10, progress=False)
     assert embedder.photos == report.added == 40 - 10 - 10
-    assert store.count() == 40 and len(set(store.hashes(store.current_collection()))) == 40
+    assert store.count() == 40 and len(set(store.stored(store.current_collection()))) == 40
 
 
 def test_an_update_with_another_model_is_a_full_index(open_store, tmp_path):

@@ -141,12 +141,28 @@ def test_a_collection_of_another_dimension_is_refused_with_what_to_do(tmp_path):
         store.close()
 
 
-def test_fewer_than_one_result_is_refused(indexed, catalog_items):
+@pytest.mark.parametrize("k", [0, 16_385, 10**9])
+def test_a_result_count_outside_what_milvus_returns_is_refused_naming_the_limit(indexed, k):
     from fashion_search.errors import InvalidRequest
 
     store, _ = indexed
-    with pytest.raises(InvalidRequest, match="at least 1"):
-        store.search([0.0] * store.info(store.current_collection()).dim, k=0)
+    with pytest.raises(InvalidRequest, match=rf"must be 1 to 16,384 \(Milvus returns at most "
+                                             rf"16,384 per search\), got {k:,}$"):
+        store.search([0.0] * store.info(store.current_collection()).dim, k=k)
+
+
+def test_a_huge_unknown_category_or_value_is_clipped_in_the_message(indexed, client,
+                                                                      catalog_items):
+    store, _ = indexed
+    photo = catalog_items[0].path.read_bytes()
+    huge = "Z" * 100_000
+    with pytest.raises(UnknownCategory) as category:
+        VisualSearch(client, store).search(photo, category=huge)
+    with pytest.raises(UnknownLabel) as value:
+        VisualSearch(client, store).search(photo, where={"gender": [huge]})
+    for caught in (category, value):
+        message = str(caught.value)
+        assert len(message) < 2_000 and "... (100,000 characters)" in message
 
 
 def _count_store_searches(store, monkeypatch) -> list:
