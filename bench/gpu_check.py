@@ -216,12 +216,17 @@ def check_preprocessing(bundle: Path, device: torch.device, per_set: int) -> lis
     return lines + [check_preprocessing_rate(bundle, loaded.preprocessing, device)]
 
 
+def _photos(bundle: Path, count: int) -> list[bytes]:
+    """``count`` of the bundle's photos, repeated if it holds fewer."""
+    photos = [p.read_bytes() for p in sorted((Path(bundle) / "data").rglob("*.jpg"))[:count]]
+    return (photos * (count // max(1, len(photos)) + 1))[:count]
+
+
 def check_preprocessing_rate(bundle: Path, contract: PreprocessConfig, device: torch.device,
                              batch: int = 256) -> Line:
     from fashion_search.tensor_preprocessing import preprocess_batch
 
-    photos = [p.read_bytes() for p in sorted((Path(bundle) / "data").rglob("*.jpg"))[:batch]]
-    photos = (photos * (batch // max(1, len(photos)) + 1))[:batch]
+    photos = _photos(bundle, batch)
     rate = _rate(lambda: preprocess_batch(photos, contract, device), len(photos), device, 3)
     return Line("preprocessing photos/s", f"{rate:,.0f}",
                 f"bytes -> model input + colour, batch {len(photos)}, {device}")
@@ -260,6 +265,31 @@ def check_embedder(bundle: Path, device: torch.device, batches: Sequence[int] = 
     return lines
 
 
+def check_served_pipeline(bundle: Path, device: torch.device, requests: int = 4,
+                          request_size: int = 64) -> Line:
+    """The served path in one process: what the ``preprocess`` model runs on the requests
+    Triton batches together, then the embedder at the deployment's precision (FP16, as
+    its TensorRT config asks; float32 on a CPU), with no copy to the CPU in between."""
+    import torch
+
+    from fashion_search.tensor_preprocessing import preprocess_batch
+
+    loaded = _model(bundle)
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    model = loaded.model.to(device).eval().to(dtype).to(memory_format=torch.channels_last)
+    photos = _photos(bundle, requests * request_size)
+
+    def run():
+        pixels, _ = preprocess_batch(photos, loaded.preprocessing, device)
+        with torch.no_grad():
+            model(pixels.to(dtype).contiguous(memory_format=torch.channels_last))
+
+    rate = _rate(run, len(photos), device, 3)
+    return Line("served pipeline photos/s", f"{rate:,.0f}",
+                f"preprocess ({requests} requests of {request_size}) + embedder "
+                f"{str(dtype).removeprefix('torch.')} channels_last, {device}, one process")
+
+
 def check_served() -> Line:
     if not shutil.which("tritonserver"):
         return Line("served rate (Triton)", "not run", "no tritonserver on this machine")
@@ -278,6 +308,7 @@ def run_checks(bundle: Path, device: str = "cuda", steps: int = 300, per_set: in
     lines = [Line("machine", name, f"torch {torch.__version__}, {os.cpu_count()} CPU cores")]
     checks = [lambda: check_training(bundle, device, steps),
               lambda: check_preprocessing(bundle, device, per_set),
+              lambda: [check_served_pipeline(bundle, device)],
               lambda: check_embedder(bundle, device, batches, precisions),
               lambda: [check_served()]]
     for check in checks:

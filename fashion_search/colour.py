@@ -49,7 +49,7 @@ def _hsv(r: np.ndarray, g: np.ndarray, b: np.ndarray
 
 
 @functools.lru_cache(maxsize=8)
-def _centre(height: int, width: int) -> np.ndarray:
+def centre_weight(height: int, width: int) -> np.ndarray:
     """A Gaussian centre weight; the same for every photo of one size, so made once."""
     ys = (np.arange(height) + 0.5) / height - 0.5
     xs = (np.arange(width) + 0.5) / width - 0.5
@@ -65,7 +65,7 @@ def _weights(planes: np.ndarray) -> np.ndarray:
     background = np.median(border, axis=1)
     red, green, blue = planes - background[:, None, None]
     near = np.sqrt(red * red + green * green + blue * blue) < BACKGROUND_DISTANCE
-    return _centre(*planes.shape[1:]) * np.where(near, BACKGROUND_WEIGHT, 1.0)
+    return centre_weight(*planes.shape[1:]) * np.where(near, BACKGROUND_WEIGHT, 1.0)
 
 
 def colour_descriptor(fitted: np.ndarray) -> np.ndarray:

@@ -78,6 +78,9 @@ def test_the_script_runs_every_check_from_a_checkout_and_prints_one_table(bundle
         assert 0 < decoded <= photos, line
     assert "embedder photos/s, fp32" in table and "b2 " in table
     assert "served rate (Triton)" in table
+    served = [line for line in table.splitlines() if line.startswith("served pipeline photos/s")]
+    assert len(served) == 1 and "4 requests of 64" in served[0], table
+    assert float(served[0].split()[3].replace(",", "")) > 0
 
 
 @pytest.mark.unit

@@ -196,3 +196,43 @@ def test_a_jpeg_too_thin_to_crop_is_refused_by_name_before_it_is_resized():
     strip = encode(photo(8, 2000))
     with pytest.raises(ImageError, match=r"^strip\.jpg: the photo is 8x2000, more than 50"):
         fit_batch([encode(photo(320, 240)), strip], CONTRACT, names=["ok.jpg", "strip.jpg"])
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("device", DEVICES)
+def test_photos_that_share_a_size_are_fitted_together_exactly_as_one_by_one(device,
+                                                                             monkeypatch):
+    import torch.nn.functional as F
+
+    from fashion_search import tensor_preprocessing
+    from fashion_search.tensor_preprocessing import CPU_GROUP, fit_tensor
+
+    same = [encode(photo(400, 300, seed), quality=90) for seed in range(20)]
+    turned = encode(photo(300, 400, 7), exif=_orientation_exif(6))
+    odd = [encode(photo(640, 480, 9)), encode(photo(1800, 2400, 10))]
+    photos = same[:10] + [turned] + odd + same[10:]
+    calls = []
+    real = F.interpolate
+    monkeypatch.setattr(tensor_preprocessing.F, "interpolate",
+                        lambda x, *a, **k: calls.append(len(x)) or real(x, *a, **k))
+    got = fit_batch(photos, CONTRACT, device)
+    # one resize per group of the same stored size (in pieces of CPU_GROUP on a CPU)
+    per_group = 20 if device == "cuda" else CPU_GROUP
+    assert sorted(calls, reverse=True)[:2] == [per_group, per_group if device == "cpu" else 1]
+    assert len(calls) == -(-20 // per_group) + 1 + len(odd)
+    for index, data in enumerate(photos):
+        from torchvision.io import decode_jpeg
+
+        from fashion_search.tensor_preprocessing import _plain_jpeg, draft_factor
+
+        width, height, orientation = _plain_jpeg(data)
+        alone = fit_tensor(decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8),
+                                       device=device), CONTRACT,
+                           draft_factor(width, height, CONTRACT.size), orientation)
+        assert torch.equal(got[index], alone), f"photo {index} differs from its own fit"
+
+
+def _orientation_exif(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif.tobytes()

@@ -60,7 +60,7 @@ class TritonPythonModel:
             end = start + len(batch)
             responses.append(pb_utils.InferenceResponse(output_tensors=[
                 pb_utils.Tensor.from_dlpack(tensor_names.PIXELS, to_dlpack(pixels[start:end].contiguous())),
-                pb_utils.Tensor(tensor_names.COLOUR, colours[start:end]),
+                pb_utils.Tensor.from_dlpack(tensor_names.COLOUR, to_dlpack(colours[start:end].contiguous())),
             ]))
             start = end
         return responses
