@@ -7,11 +7,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_search.client import ModelInfo
-from fashion_search.config import Settings, load_settings
+from fashion_search.client import EmbeddingClient, ModelInfo
+from fashion_search.config import ENV_PREFIX, Settings, load_settings
 from fashion_search.demo.app import build_app
 from fashion_search.demo.launch import EXAMPLES, catalogue_photos, example_photos, launch
-from fashion_search.export.run import ServedModel, ensure_model
+from fashion_search.errors import ConfigError, TritonUnavailable
+from fashion_search.export.served import ServedModel
 from fashion_search.search import VisualSearch
 from fashion_search.serve import ensure_server
 from fashion_search.vectordb.indexing import index, resolve_catalog
@@ -47,6 +48,30 @@ def _already_indexed(store: CatalogStore, catalog: Path, model: ModelInfo) -> bo
             and store.count(live.name) > 0)
 
 
+def served_model(checkpoint: Path | None, untuned: bool, settings: Settings) -> ServedModel:
+    """The model to demo: the chosen one, exported when stale; in the demo image, which
+    has no PyTorch to load or export one, the model the running Triton server serves."""
+    try:
+        from fashion_search.export.run import ensure_model
+    except ImportError as missing:  # the demo image: it only talks to Triton and Milvus
+        if checkpoint is not None or untuned:
+            raise ConfigError(f"this install has no PyTorch ({missing.name} is missing), so it "
+                              "cannot choose a model; run the demo without --checkpoint or "
+                              "--untuned against a running Triton server") from missing
+        client = EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
+        try:
+            if not client.is_ready():
+                raise TritonUnavailable(
+                    f"no Triton server is ready at {settings.triton_url}, and this install has "
+                    f"no PyTorch to start one; point {ENV_PREFIX}TRITON_URL at a running one")
+            version = client.info().version
+        finally:
+            client.close()
+        return ServedModel(version, f"served by the Triton server at {settings.triton_url}",
+                           settings.model_repository, exported=False)
+    return ensure_model(checkpoint=checkpoint, untuned=untuned, settings=settings)
+
+
 def demo(
     catalog: str | Path | None = None,
     host: str | None = None,
@@ -59,7 +84,7 @@ def demo(
     """Bring everything up and start the page; returns once it answers (call ``wait()``)."""
     settings = settings or load_settings()
     path = resolve_catalog(catalog, settings).resolve()  # fail fast, before building anything
-    served = ensure_model(checkpoint=checkpoint, untuned=untuned, settings=settings)
+    served = served_model(checkpoint, untuned, settings)
     stack = ExitStack()
     try:
         client = ensure_server(settings, stack, expected_version=served.version)

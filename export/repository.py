@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 from pathlib import Path
+
+import onnx
 
 from fashion_search import colour
 from fashion_search import triton_config as tc
 from fashion_search.config import ENV_PREFIX
-from fashion_search.errors import RepositoryError
+from fashion_search.errors import ConfigError, RepositoryError
 from fashion_search.files import atomic_dir
 from fashion_search.onnx_graph import graph_signature, read_metadata
 
@@ -99,7 +102,49 @@ def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig
         tc.set_parameter(configs[name], tc.PREPROCESSING_PARAM, meta["preprocessing"])
     tc.set_parameter(configs[tc.EMBEDDER], tc.MODEL_VERSION_PARAM, meta["model_version"])
     tc.set_parameter(configs[tc.EMBEDDER], tc.METRIC_PARAM, meta["metric"])
+    tc.key_tensorrt_cache(configs[tc.EMBEDDER], engine_key(meta["model_version"], onnx_path))
+    fit_precision(configs[tc.EMBEDDER], onnx_path)
     return configs
+
+
+def engine_key(version: str, onnx_path: Path) -> str:
+    """The model version and a digest of its file: a retrained model, even one that kept its
+    version, never finds the engine TensorRT built for another."""
+    digest = hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()[:12]
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', version)}-{digest}"
+
+
+def is_quantized(onnx_path: Path) -> bool:
+    """Whether the graph is the int8 variant (QDQ pairs, export/quantize.py)."""
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    return any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in graph.node)
+
+
+def cuda_visible() -> bool:
+    """Whether this machine has a CUDA GPU (the GPU deployment renders on its GPU host)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def fit_precision(embedder: tc.ModelConfig, onnx_path: Path) -> None:
+    """Keep the int8 graph away from TensorRT, which does not take its asymmetric uint8 QDQ.
+
+    On a GPU machine the rendered repository is the GPU deployment's, so the int8 graph is
+    refused; elsewhere it is for the CPU server, which runs no TensorRT, and the accelerator
+    is dropped so that the built repository cannot hand it to TensorRT later.
+    """
+    if not tc.tensorrt_accelerators(embedder) or not is_quantized(onnx_path):
+        return
+    if cuda_visible():
+        raise ConfigError(
+            f"{ENV_PREFIX}PRECISION=int8 gives an int8 graph for the CPU server (asymmetric "
+            "uint8 QDQ), which TensorRT does not take, and the GPU deployment's embedder runs "
+            f"TensorRT at FP16; unset {ENV_PREFIX}PRECISION (or set it to float32) and export "
+            "again for the GPU")
+    log.warning("the int8 graph is for the CPU server: its built repository has no TensorRT "
+                "accelerator")
+    tc.drop_tensorrt(embedder)
 
 
 def templates_digest(templates: Path) -> str:

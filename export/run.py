@@ -30,6 +30,7 @@ from fashion_search.export.quantize import (
 )
 from fashion_search.export.quantize import SUFFIX as INT8_SUFFIX
 from fashion_search.export.repository import built_version, check_build_target, render_repository
+from fashion_search.export.served import ServedModel
 from fashion_search.preprocessing import PreprocessConfig
 
 log = logging.getLogger(__name__)
@@ -43,19 +44,6 @@ class ExportResult:
     model_version: str
     parity: ParityReport
     model: str = ""  # which model, in words
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """The model the built repository serves, and how it was chosen."""
-
-    version: str
-    description: str
-    repository: Path
-    exported: bool  # False when an earlier build already served this model
-
-    def __str__(self) -> str:
-        return f"{self.version} ({self.description})"
 
 
 def synthetic_photos() -> list[bytes]:

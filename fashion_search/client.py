@@ -33,7 +33,7 @@ class ModelInfo:
     dim: int
     metric: str
     preprocessing: PreprocessConfig
-    max_batch_size: int
+    max_batch_size: int  # the largest request the called model (the ensemble) takes
     labels: tuple[str, ...] = ()
     colour: str = ""  # the colour descriptor the server computes; "" when it has none
     templates: str = ""  # digest of the repository templates it was rendered from
@@ -72,7 +72,7 @@ class EmbeddingClient:
     def info(self) -> ModelInfo:
         if self._info is None:
             try:
-                config = self._client.get_model_config(self.model).config
+                called = config = self._client.get_model_config(self.model).config
                 if config.ensemble_scheduling.step:  # the step that embeds carries the facts
                     config = self._client.get_model_config(
                         tc.producer(config, tc.EMBEDDING)).config
@@ -92,7 +92,8 @@ class EmbeddingClient:
                 preprocessing=PreprocessConfig.from_json(
                     tc.get_parameter(config, tc.PREPROCESSING_PARAM, "{}")
                 ),
-                max_batch_size=int(config.max_batch_size) or 1,
+                # the model requests go to refuses larger batches, whatever its steps take
+                max_batch_size=int(called.max_batch_size) or 1,
                 labels=tuple(json.loads(tc.get_parameter(config, tc.LABELS_PARAM, "[]"))),
                 colour=tc.get_parameter(config, tc.COLOUR_PARAM, "") or "",
                 templates=tc.get_parameter(config, tc.TEMPLATES_PARAM, "") or "",

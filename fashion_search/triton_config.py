@@ -141,14 +141,39 @@ def set_warmup_dims(config: mc.ModelConfig, name: str, dims: tuple[int, ...]) ->
 
 
 TENSORRT_PROFILE = ("trt_profile_min_shapes", "trt_profile_opt_shapes", "trt_profile_max_shapes")
+TENSORRT_CACHE = "trt_engine_cache_path"
+
+
+def tensorrt_accelerators(config: mc.ModelConfig
+                          ) -> list[mc.ModelOptimizationPolicy.ExecutionAccelerators.Accelerator]:
+    """The config's TensorRT execution accelerators (none, or one)."""
+    accelerators = config.optimization.execution_accelerators.gpu_execution_accelerator
+    return [a for a in accelerators if a.name == "tensorrt"]
+
+
+def key_tensorrt_cache(config: mc.ModelConfig, key: str) -> None:
+    """Give the TensorRT engines of this model a cache folder of their own, ``key`` under the
+    template's. ONNX Runtime names a cached engine by the graph's names and versions, not its
+    weights, so a retrained model in the same folder would be served by the old engine."""
+    for accelerator in tensorrt_accelerators(config):
+        if accelerator.parameters.get(TENSORRT_CACHE):
+            accelerator.parameters[TENSORRT_CACHE] = (
+                f"{accelerator.parameters[TENSORRT_CACHE].rstrip('/')}/{key}")
+
+
+def drop_tensorrt(config: mc.ModelConfig) -> None:
+    """Remove the TensorRT accelerator, for a graph TensorRT does not take."""
+    accelerators = config.optimization.execution_accelerators.gpu_execution_accelerator
+    kept = [a for a in accelerators if a.name != "tensorrt"]
+    del accelerators[:]
+    accelerators.extend(kept)
 
 
 def set_tensorrt_profile(config: mc.ModelConfig, name: str, dims: tuple[int, ...]) -> None:
     """One TensorRT shape profile for input ``name``: batch 1 to the model's largest, tuned for
     its largest preferred batch. Without one, TensorRT builds an engine for the first shape it
     sees and rebuilds for every batch outside it (warm-up at 1, then 256: two builds)."""
-    accelerators = config.optimization.execution_accelerators.gpu_execution_accelerator
-    tensorrt = [a for a in accelerators if a.name == "tensorrt"]
+    tensorrt = tensorrt_accelerators(config)
     if not tensorrt:
         return
     preferred = config.dynamic_batching.preferred_batch_size

@@ -82,3 +82,63 @@ def test_the_triton_container_has_shared_memory_for_the_largest_request():
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     size = compose["services"]["triton"]["shm_size"]
     assert size.endswith("g") and int(size[:-1]) * 2**30 >= ensemble.max_batch_size * MAX_BYTES
+
+
+def _install_list(dockerfile: str) -> list[str]:
+    """The requirement lines of every file a Dockerfile installs with ``pip install -r``."""
+    lines = []
+    for line in dockerfile.splitlines():
+        if "pip install" in line and " -r " in line:
+            name = line.split(" -r ", 1)[1].split()[0]
+            lines += [r.split("#")[0].strip() for r in (PROJECT_ROOT / name).read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def test_the_photos_users_put_beside_the_checkout_stay_out_of_the_images():
+    ignored = {line.strip().rstrip("/") for line in
+               (PROJECT_ROOT / ".dockerignore").read_text().splitlines()}
+    assert {"catalog", "**/*.jpg"} <= ignored
+    assert "COPY . ." in (DOCKER / "demo.Dockerfile").read_text()  # hence the list
+
+
+def test_the_demo_image_installs_what_the_demo_imports_and_no_model_machinery():
+    import re
+
+    installed = _install_list((DOCKER / "demo.Dockerfile").read_text())
+    names = {re.split(r"[<>=!\[ ]", line, maxsplit=1)[0].lower() for line in installed}
+    assert {"gradio", "pymilvus", "tritonclient", "numpy", "pillow"} <= names
+    assert not names & {"torch", "torchvision", "timm", "nvidia-pytriton", "milvus-lite",
+                        "onnxruntime", "onnx"}
+    pinned = set((PROJECT_ROOT / "requirements.txt").read_text().splitlines())
+    assert set(installed) <= pinned  # the same pins as the development environment
+
+
+def test_the_demo_runs_its_step_with_torch_and_the_server_packages_unimportable(tmp_path):
+    """What the demo image lacks is unimportable; the CLI and the demo step still load, and with
+    a Triton server up the demo takes the model it serves instead of loading one."""
+    import subprocess
+    import sys
+
+    absent = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxscript", "pytriton",
+              "milvus_lite", "pytorch_metric_learning", "matplotlib")
+    (tmp_path / "sitecustomize.py").write_text(
+        f"import sys\nfor name in {absent!r}:\n    sys.modules[name] = None\n")
+    script = (
+        "import fashion_search.cli\n"
+        "from fashion_search.demo import run\n"
+        "from fashion_search.config import Settings\n"
+        "class Up:\n"
+        "    def __init__(self, *args, **kwargs): pass\n"
+        "    def is_ready(self): return True\n"
+        "    def info(self): return type('Info', (), {'version': 'v1-served'})()\n"
+        "    def close(self): pass\n"
+        "run.EmbeddingClient = Up\n"
+        "served = run.served_model(None, False, Settings(triton_url='triton:8001'))\n"
+        "assert served.version == 'v1-served' and not served.exported, served\n"
+        "import sys; assert sys.modules.get('torch') is None\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=PROJECT_ROOT,
+                          env={"PYTHONPATH": f"{tmp_path}:{PROJECT_ROOT}", "PATH": "/usr/bin:/bin",
+                               "HOME": str(tmp_path)})
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -92,3 +92,51 @@ def test_more_photos_than_the_server_takes_at_once_come_back_in_order(client, pr
     for index in (0, len(many) // 2, len(many) - 1):
         alone = client.embed([many[index]])[0]
         assert float(np.dot(together[index], alone)) > 0.9999
+
+
+class GpuLayout:
+    """Stands in for tritonclient's gRPC client on the GPU layout: the rendered configs of the
+    committed templates, and an embedder that answers every request it is sent."""
+
+    def __init__(self):
+        from fashion_search import triton_config as tc
+        from fashion_search.config import PROJECT_ROOT
+
+        self.configs = {name: tc.read_config(PROJECT_ROOT / "triton_models" / name / "config.pbtxt")
+                        for name in (tc.ENSEMBLE, tc.PREPROCESS, tc.EMBEDDER)}
+        for name in (tc.ENSEMBLE, tc.EMBEDDER):
+            tc.set_dims(tc.tensor(self.configs[name], tc.EMBEDDING, output=True), (4,))
+        self.batches: list[int] = []
+
+    def get_model_config(self, name, *args, **kwargs):
+        return type("Response", (), {"config": self.configs[name]})()
+
+    def infer(self, model, inputs, outputs=None, **kwargs):
+        from fashion_search import triton_config as tc
+
+        batch = inputs[0].shape()[0]
+        if batch > self.configs[model].max_batch_size:
+            raise InferenceServerException(
+                msg=f"inference request batch-size must be <= "
+                    f"{self.configs[model].max_batch_size} for '{model}'",
+                status="StatusCode.INVALID_ARGUMENT")
+        self.batches.append(batch)
+        rows = np.full((batch, 4), 0.5, np.float32)
+        return type("Result", (), {"as_numpy": lambda self, name: rows if name == tc.EMBEDDING
+                                   else None})()
+
+    def close(self):
+        pass
+
+
+@pytest.mark.unit
+def test_on_the_gpu_layout_batches_fit_the_ensemble_not_its_embedding_step():
+    server = GpuLayout()
+    client = EmbeddingClient("127.0.0.1:1")
+    client._client = server
+    ensemble = server.configs[client.model].max_batch_size
+    assert server.configs["embedder"].max_batch_size > ensemble  # the steps take more
+    assert client.info().max_batch_size == ensemble
+    vectors = client.embed([b"photo"] * (2 * ensemble + 3))
+    assert vectors.shape == (2 * ensemble + 3, 4)
+    assert server.batches == [ensemble, ensemble, 3]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_search import tensor_names
+from fashion_search import tensor_names, tensor_preprocessing
 from fashion_search.config import PROJECT_ROOT
 from fashion_search.preprocessing import PreprocessConfig
-from fashion_search.tensor_preprocessing import preprocess_batch
+from fashion_search.tensor_preprocessing import fit_batch, preprocess_batch
 
 MODEL = PROJECT_ROOT / "triton_models" / "preprocess" / "1" / "model.py"
 # In requirements.txt but not in the Triton image, which installs this package
@@ -84,18 +84,69 @@ def test_the_model_imports_with_only_what_the_triton_image_installs(tmp_path):
 
 
 @pytest.fixture
-def model(monkeypatch):
+def initialised(monkeypatch):
+    """Loads the model as Triton does and initialises an instance of the kind it is given."""
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", FakeBackend())
     monkeypatch.delitem(sys.modules, "fashion_search.backend_errors", raising=False)
     spec = importlib.util.spec_from_file_location("preprocess_model", MODEL)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    instance = module.TritonPythonModel()
     config = {"input": [{"name": tensor_names.INPUT_BYTES}],
               "parameters": {tensor_names.PREPROCESSING_PARAM:
                              {"string_value": PreprocessConfig().to_json()}}}
-    instance.initialize({"model_config": json.dumps(config), "model_instance_kind": "CPU"})
-    return instance
+
+    def initialise(kind: str = "CPU"):
+        instance = module.TritonPythonModel()
+        instance.initialize({"model_config": json.dumps(config), "model_instance_kind": kind,
+                             "model_instance_device_id": "0"})
+        return instance
+
+    return initialise
+
+
+@pytest.fixture
+def model(initialised):
+    return initialised("CPU")
+
+
+@pytest.mark.unit
+def test_a_gpu_instance_whose_device_cannot_work_fails_its_load_saying_why(initialised):
+    with pytest.raises(RuntimeError, match=r"cannot decode and fit photos on cuda:0: .*(NVIDIA|CUDA)"):
+        initialised("GPU")  # this machine has no GPU: the instance must not report ready
+
+
+@pytest.fixture
+def device_on_this_cpu(monkeypatch):
+    """fit_batch for "cuda:0" runs on this CPU, through the real tensor path; the devices asked."""
+    asked = []
+
+    def on_cpu(photos, config, device="cpu", *args, **kwargs):
+        asked.append(str(device))
+        return fit_batch(photos, config, "cpu", *args, **kwargs)
+
+    monkeypatch.setattr(tensor_preprocessing, "fit_batch", on_cpu)
+    return asked
+
+
+@pytest.mark.unit
+def test_a_gpu_instance_whose_jpeg_decoder_refuses_fails_its_load(initialised, device_on_this_cpu,
+                                                                monkeypatch):
+    def refusing(encoded, device):
+        raise RuntimeError("nvjpeg: NVJPEG_STATUS_NOT_INITIALIZED")
+
+    monkeypatch.setattr(tensor_preprocessing, "_decode", refusing)
+    with pytest.raises(RuntimeError, match=r"cannot decode JPEGs on cuda:0: .*nvJPEG.* refused"):
+        initialised("GPU")  # the contract's PIL path would have hidden it
+    assert device_on_this_cpu == ["cuda:0"]
+
+
+@pytest.mark.unit
+def test_a_gpu_instance_that_decodes_loads_and_a_cpu_one_never_touches_the_tensor_path(
+        initialised, device_on_this_cpu):
+    assert initialised("GPU").device == "cuda:0"
+    assert device_on_this_cpu == ["cuda:0"]
+    assert initialised("CPU").device is None
+    assert device_on_this_cpu == ["cuda:0"]  # the CPU kind checks nothing more than before
 
 
 @pytest.mark.unit

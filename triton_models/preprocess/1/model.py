@@ -8,8 +8,9 @@ On a GPU instance (``KIND_GPU``, the GPU deployment) every photo of the
 requests Triton batched together is decoded by nvJPEG and fitted by torch on
 that GPU in one go (``fashion_search.tensor_preprocessing``, checked against
 the contract by ``fashion-search bench --suite preprocessing``), and the
-pixels stay on the GPU for the embedder. On a CPU instance it runs the
-contract's own PIL code, photo by photo.
+pixels stay on the GPU for the embedder; before such an instance is ready it
+decodes and fits one small JPEG there, so a GPU path that cannot work fails
+the load. On a CPU instance it runs the contract's own PIL code, photo by photo.
 
 A photo that cannot be used fails its request with INVALID_ARGUMENT and the
 contract's message; other requests of the same batch are answered.
@@ -34,6 +35,30 @@ class TritonPythonModel:
         self.device = None
         if args.get("model_instance_kind") == "GPU":
             self.device = f"cuda:{args['model_instance_device_id']}"
+            self._check_device()
+
+    def _check_device(self):
+        """Decode and fit one small JPEG on the device, so that a GPU path that cannot start
+        (no driver, a torch without CUDA, nvJPEG missing) fails the load: otherwise Triton
+        reports the model ready and every request fails."""
+        import io
+
+        from PIL import Image
+
+        from fashion_search.tensor_preprocessing import fit_batch
+
+        photo = io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 120, 40)).save(photo, "JPEG")
+        tally = {}
+        try:
+            fitted = fit_batch([photo.getvalue()], self.contract, self.device, tally=tally)
+            fitted.cpu()  # waits for the device's work, so a failure there shows here
+        except Exception as err:  # noqa: BLE001 - whatever it is, the instance cannot serve
+            raise RuntimeError(f"the preprocess model cannot decode and fit photos on "
+                               f"{self.device}: {type(err).__name__}: {err}") from err
+        if not tally.get("decoder"):
+            raise RuntimeError(f"the preprocess model cannot decode JPEGs on {self.device}: the "
+                               "GPU decoder (nvJPEG) refused a plain JPEG")
 
     def _photos(self, request):
         raw = pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy()
