@@ -19,7 +19,7 @@ import onnx
 
 from fashion_search import colour
 from fashion_search import triton_config as tc
-from fashion_search.config import ENV_PREFIX
+from fashion_search.config import ENV_PREFIX, PREPROCESS_GPU_INSTANCES
 from fashion_search.errors import ConfigError, RepositoryError
 from fashion_search.files import atomic_dir
 from fashion_search.onnx_graph import graph_signature, read_metadata
@@ -71,7 +71,9 @@ def check_against_graph(repository: Path, onnx_path: Path) -> None:
                                       f"to {embedder.max_batch_size}")
 
 
-def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig]:
+def render_configs(templates: Path, onnx_path: Path,
+                   preprocess_instances: int = PREPROCESS_GPU_INSTANCES
+                   ) -> dict[str, tc.ModelConfig]:
     """The three configs aligned with the graph and the facts in its metadata."""
     meta = read_metadata(onnx_path)
     signature = graph_signature(onnx_path)
@@ -87,7 +89,11 @@ def render_configs(templates: Path, onnx_path: Path) -> dict[str, tc.ModelConfig
     for name in (tc.PREPROCESS, tc.ENSEMBLE):
         tc.set_dims(tc.tensor(configs[name], tc.COLOUR, output=True), (colour.DIM,))
     tc.set_parameter(configs[tc.EMBEDDER], tc.COLOUR_PARAM, colour.NAME)
-    tc.set_parameter(configs[tc.EMBEDDER], tc.TEMPLATES_PARAM, templates_digest(templates))
+    for group in configs[tc.PREPROCESS].instance_group:
+        if group.kind == group.KIND_GPU:
+            group.count = preprocess_instances
+    tc.set_parameter(configs[tc.EMBEDDER], tc.TEMPLATES_PARAM,
+                     templates_digest(templates, preprocess_instances))
     # A trained model also answers the category; the untuned one has no such output.
     probs = signature["outputs"].get(tc.CATEGORY_PROBS)
     probs_dims = probs[1:] if probs else None
@@ -147,9 +153,11 @@ def fit_precision(embedder: tc.ModelConfig, onnx_path: Path) -> None:
     tc.drop_tensorrt(embedder)
 
 
-def templates_digest(templates: Path) -> str:
-    """A short hash of the templates, so a build from older templates counts as stale."""
-    digest = hashlib.sha256()
+def templates_digest(templates: Path, preprocess_instances: int = PREPROCESS_GPU_INSTANCES
+                     ) -> str:
+    """A short hash of the templates and the layout settings rendered into them, so a build
+    from older templates, or with another instance count, counts as stale."""
+    digest = hashlib.sha256(f"preprocess instances {preprocess_instances}".encode())
     for path in sorted(Path(templates).rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(path.relative_to(templates).as_posix().encode())
@@ -168,11 +176,12 @@ def check_build_target(templates: Path, target: Path) -> None:
                               f"point {ENV_PREFIX}MODEL_REPOSITORY elsewhere or leave it unset")
 
 
-def render_repository(templates: Path, onnx_path: Path, target: Path) -> Path:
+def render_repository(templates: Path, onnx_path: Path, target: Path,
+                      preprocess_instances: int = PREPROCESS_GPU_INSTANCES) -> Path:
     """Build ``target`` from ``templates`` and ``onnx_path``; it replaces the old one whole."""
     templates, target = Path(templates), Path(target)
     check_build_target(templates, target)
-    configs = render_configs(templates, onnx_path)
+    configs = render_configs(templates, onnx_path, preprocess_instances)
     with atomic_dir(target) as staging:
         for name in MODELS:
             shutil.copytree(templates / name, staging / name,
@@ -187,7 +196,8 @@ def render_repository(templates: Path, onnx_path: Path, target: Path) -> Path:
     return target / tc.EMBEDDER / "1" / "model.onnx"
 
 
-def built_version(repository: Path, templates: Path | None = None) -> str | None:
+def built_version(repository: Path, templates: Path | None = None,
+                  preprocess_instances: int = PREPROCESS_GPU_INSTANCES) -> str | None:
     """The model version a built repository serves, or None when it is not built.
 
     With ``templates``, a repository rendered from other templates counts as
@@ -198,6 +208,6 @@ def built_version(repository: Path, templates: Path | None = None) -> str | None
         return None
     parsed = tc.read_config(config)
     if templates is not None and (tc.get_parameter(parsed, tc.TEMPLATES_PARAM)
-                                  != templates_digest(templates)):
+                                  != templates_digest(templates, preprocess_instances)):
         return None
     return tc.get_parameter(parsed, tc.MODEL_VERSION_PARAM)

@@ -88,7 +88,8 @@ def export_loaded(loaded: LoadedModel, choice: ModelChoice, parity_photos: Seque
                                    int8_photos["train"], loaded.preprocessing)
             check_int8(build, served, int8_photos["validation"], loaded.preprocessing)
         bar.set_postfix_str("rendering the Triton repository")
-        target = render_repository(settings.model_templates, served, settings.model_repository)
+        target = render_repository(settings.model_templates, served, settings.model_repository,
+                                   settings.preprocess_gpu_instances)
         bar.update()
     version = served_version(loaded, settings)
     save_resolved_config(
@@ -133,7 +134,8 @@ def ensure_model(
     check_build_target(settings.model_templates, settings.model_repository)
     choice = choice or choose_model(checkpoint, untuned, settings=settings)
     loaded = choice.load()
-    current = built_version(settings.model_repository, settings.model_templates)
+    current = built_version(settings.model_repository, settings.model_templates,
+                            settings.preprocess_gpu_instances)
     wanted = served_version(loaded, settings)
     exported = current != wanted
     if exported:

@@ -84,3 +84,30 @@ def test_without_a_gpu_the_int8_build_is_for_the_cpu_server_and_has_no_tensorrt(
     embedder = tc.read_config(tmp_path / "built" / tc.EMBEDDER / "config.pbtxt")
     assert not tc.tensorrt_accelerators(embedder)
     assert repository.built_version(tmp_path / "built") == VERSION + "-int8"
+
+
+def test_the_preprocess_instances_per_gpu_are_rendered_and_a_change_rebuilds(tmp_path):
+    from fashion_search.config import PREPROCESS_GPU_INSTANCES
+
+    graph = tiny_graph(tmp_path / "model.onnx")
+    repository.render_repository(TEMPLATES, graph, tmp_path / "built")
+    built = tc.read_config(tmp_path / "built" / tc.PREPROCESS / "config.pbtxt")
+    assert [(g.kind, g.count) for g in built.instance_group] == [
+        (built.instance_group[0].KIND_GPU, PREPROCESS_GPU_INSTANCES)]
+    assert repository.built_version(tmp_path / "built", TEMPLATES) == VERSION
+    # another count is another layout: the built repository is stale, not served
+    assert repository.built_version(tmp_path / "built", TEMPLATES, 8) is None
+    repository.render_repository(TEMPLATES, graph, tmp_path / "built", preprocess_instances=8)
+    assert tc.read_config(tmp_path / "built" / tc.PREPROCESS / "config.pbtxt"
+                          ).instance_group[0].count == 8
+    assert repository.built_version(tmp_path / "built", TEMPLATES, 8) == VERSION
+
+
+def test_the_instance_count_comes_from_the_environment_and_a_bad_one_is_refused(monkeypatch):
+    from fashion_search.config import Settings
+
+    monkeypatch.setenv("FASHION_SEARCH_PREPROCESS_GPU_INSTANCES", "6")
+    assert Settings().preprocess_gpu_instances == 6
+    monkeypatch.setenv("FASHION_SEARCH_PREPROCESS_GPU_INSTANCES", "0")
+    with pytest.raises(ConfigError, match="PREPROCESS_GPU_INSTANCES is '0'; give a whole number"):
+        Settings()
