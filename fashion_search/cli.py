@@ -121,9 +121,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_index(args: argparse.Namespace) -> int:
     from fashion_search.export.run import ensure_model
     from fashion_search.serve import ensure_server
-    from fashion_search.vectordb.indexing import index
+    from fashion_search.vectordb.indexing import index, switch_back_catalog
 
     settings = load_settings()
+    if args.switch_back:
+        live, was = switch_back_catalog(settings=settings)
+        print(f"{live} is live again; {was} stays until the next index prunes it")
+        return 0
     with contextlib.ExitStack() as stack:
         if not args.no_serve:
             served = ensure_model(settings=settings)
@@ -135,7 +139,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
                        batch_size=args.batch_size, limit=args.limit, settings=settings)
     print(f"{report.mode} index: {report.indexed} items live in {report.collection}")
     print(f"  added {report.added}, changed {report.changed}, removed {report.removed}, "
-          f"unchanged {report.unchanged}, skipped {len(report.skipped)}")
+          f"moved {report.moved}, unchanged {report.unchanged}, skipped {len(report.skipped)}")
     print("  took " + ", ".join(f"{step} {s:.1f}s" for step, s in report.timings.items())
           + (f" ({report.rate:.1f} photos/s embedded)" if report.rate else ""))
     if report.dropped:
@@ -315,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="collections of this catalogue to keep, the live one included")
     p.add_argument("--no-serve", action="store_true",
                    help="fail instead of starting Triton when none is running")
+    p.add_argument("--switch-back", action="store_true", help="the collection live before, live again")
     p.set_defaults(func=_cmd_index)
 
     p = sub.add_parser("search", help="find catalogue items that look like a photo")

@@ -9,7 +9,14 @@ from fashion_search.catalog import open_catalog
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import BATCH_SIZE, Settings, load_settings, save_resolved_config
 from fashion_search.datasets import DEFAULT_CATALOG_URL, default_catalog
-from fashion_search.vectordb.lifecycle import KEEP, IndexReport, catalog_key, rebuild, update
+from fashion_search.vectordb.lifecycle import (
+    KEEP,
+    IndexReport,
+    catalog_key,
+    rebuild,
+    switch_back,
+    update,
+)
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
@@ -61,3 +68,14 @@ def index(
                "incremental": incremental, "keep": keep, "limit": limit, "report": report},
     )
     return report
+
+
+def switch_back_catalog(milvus_uri: str | None = None, settings: Settings | None = None
+                        ) -> tuple[str, str]:
+    """The ``index --switch-back`` step: the collection live before this one, live again."""
+    settings = settings or load_settings()
+    store = CatalogStore(milvus_uri or settings.resolved_milvus_uri, settings.milvus_token)
+    try:
+        return switch_back(store)
+    finally:
+        store.close()

@@ -240,6 +240,24 @@ def live_collection(store: CatalogStore) -> CollectionInfo | None:
         return None
 
 
+def switch_back(store: CatalogStore) -> tuple[str, str]:
+    """Make live again the newest other collection that was live (an index that turned out
+    wrong); returns (now live, was live). Both stay until an index prunes them."""
+    with writer(store):
+        live = store.current_collection()
+        states = store.run_states()
+        earlier = [c.name for c in store.collections()
+                   if c.name != live and states.get(c.name, LIVE) == LIVE]
+        if not earlier:
+            raise CatalogCheckFailed(
+                f"catalogue {store.alias!r} at {store.uri} has no earlier collection to switch "
+                f"back to (only {live} is left); index the catalogue you want instead")
+        store.record_run(earlier[-1], LIVE)
+        store.point_alias(earlier[-1])
+    log.info("switched %s back from %s to %s", store.alias, live, earlier[-1])
+    return earlier[-1], live
+
+
 def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore,
            catalog: str = "", keep: int = KEEP, batch_size: int = BATCH_SIZE,
            progress: bool = True) -> IndexReport:

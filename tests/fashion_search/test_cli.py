@@ -134,3 +134,22 @@ def test_search_filters_on_catalogue_columns(env, catalog_items, capsys):
     assert hits and {h["id"] for h in hits} == expected
     assert main(["search", str(query.path), "--where", "colour=Black"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown label 'colour'; choose one of: ")
+
+
+def test_switch_back_from_the_command_line_names_both_collections(tmp_path, monkeypatch,
+                                                                    capsys):
+    from fashion_search.vectordb.lifecycle import rebuild
+    from fashion_search.vectordb.store import CatalogStore
+    from tests.vectordb.test_lifecycle import StandInEmbedder, make_items
+
+    db = tmp_path / "catalog.db"
+    store = CatalogStore(str(db))
+    first = rebuild(make_items(tmp_path / "a", "caps", 3), StandInEmbedder(), store,
+                    progress=False).collection
+    second = rebuild(make_items(tmp_path / "b", "caps", 3), StandInEmbedder(), store,
+                     progress=False).collection
+    store.close()
+    monkeypatch.setenv("FASHION_SEARCH_MILVUS_URI", str(db))
+    assert main(["index", "--switch-back"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{first} is live again; {second} stays until the next index prunes it")

@@ -208,3 +208,25 @@ def test_milvus_dying_mid_index_ends_the_run_with_a_clear_error_in_bounded_time(
         assert store.count(first.collection) == 40 and store.count() == 50
     finally:
         store.close()
+
+
+def test_switching_back_makes_the_replaced_catalogue_live_and_the_next_index_prunes_the_bad_one(
+        open_store, tmp_path):
+    from fashion_search.errors import CatalogCheckFailed
+    from fashion_search.vectordb.lifecycle import switch_back
+
+    store, reader = open_store(), open_store()
+    good = rebuild(make_items(tmp_path / "a", "shoes", 6), StandInEmbedder(), store,
+                   progress=False).collection
+    with pytest.raises(CatalogCheckFailed, match=r"no earlier collection to switch back to"):
+        switch_back(store)
+    bad = rebuild(make_items(tmp_path / "b", "hats", 4), StandInEmbedder(), store,
+                  progress=False).collection
+    assert switch_back(store) == (good, bad)
+    reader.refresh()
+    assert reader.current_collection() == good and reader.categories() == ["shoes"]
+    newer = rebuild(make_items(tmp_path / "c", "shoes", 7), StandInEmbedder(), store,
+                    progress=False)
+    # the one it replaced (good) stays; the one switched away from goes
+    assert newer.dropped == [bad]
+    assert [c.name for c in store.collections()] == [good, newer.collection]
