@@ -2,7 +2,8 @@
 # (artifacts/model_repository, rendered by `fashion-search export`), mounted at /models.
 # The preprocess model (Python backend) imports this project's preprocessing,
 # so the package is installed into the image's Python, with PyTorch and
-# torchvision for decoding (nvJPEG) and fitting photos on the GPU: the versions
+# torchvision for decoding (nvJPEG) and fitting photos on the GPU, and simplejpeg
+# (the contract's JPEG decoder, for the photos nvJPEG does not take): the versions
 # requirements.txt pins (the preprocessing parity was measured with them), whose
 # PyPI wheels are CUDA 13 builds, so the base image is a CUDA 13 release (25.10:
 # CUDA 13.0, NVIDIA driver 575 or later).
@@ -18,7 +19,7 @@ COPY vectordb vectordb
 COPY demo demo
 COPY bench bench
 RUN pip install --no-cache-dir "numpy<2" "pillow>=10" "setuptools<81" \
-        $(grep -E '^(torch|torchvision)==' requirements.txt) \
+        $(grep -E '^((torch|torchvision)==|simplejpeg)' requirements.txt) \
  && pip install --no-cache-dir --no-deps --no-build-isolation .
 EXPOSE 8000 8001 8002
 # A batch of 256 photos' pixels (154 MB) passes from the preprocess model to the

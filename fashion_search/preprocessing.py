@@ -19,9 +19,13 @@ from fashion_search.colour import DIM as COLOUR_DIM
 from fashion_search.colour import planes_descriptor
 from fashion_search.errors import ImageError, RecipeError
 from fashion_search.images import load_image
-from fashion_search.plain_jpeg import decode_plain_jpeg
+from fashion_search.plain_jpeg import decode_plain_jpeg, require_decoder
 
 FIT_MODES = ("shorter_side_center_crop", "pad_to_square")
+# How a JPEG's half-resolution colour is brought to full size: "fast" repeats each
+# sample (libjpeg-turbo's plain upsampling, which nvJPEG does too, so the GPU decodes
+# the contract's pixels), "smooth" interpolates them (libjpeg's default and PIL's).
+JPEG_UPSAMPLING = ("fast", "smooth")
 MAX_ASPECT = 50  # longer side over shorter that a centre crop accepts (check_fit)
 _INTERPOLATIONS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -40,8 +44,12 @@ class PreprocessConfig:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     pad_color: tuple[int, int, int] = field(default=(255, 255, 255))
+    jpeg_upsampling: str = "fast"
 
     def __post_init__(self) -> None:
+        if self.jpeg_upsampling not in JPEG_UPSAMPLING:
+            raise RecipeError(f"jpeg_upsampling must be one of {JPEG_UPSAMPLING}, got "
+                              f"{self.jpeg_upsampling!r}")
         if self.fit not in FIT_MODES:
             raise RecipeError(f"fit must be one of {FIT_MODES}, got {self.fit!r}")
         if self.interpolation not in _INTERPOLATIONS:
@@ -57,6 +65,7 @@ class PreprocessConfig:
     @classmethod
     def from_json(cls, text: str) -> PreprocessConfig:
         data = json.loads(text)
+        data.setdefault("jpeg_upsampling", "smooth")  # what artifacts made before it decoded
         for key in ("mean", "std", "pad_color"):
             if key in data:
                 data[key] = tuple(data[key])
@@ -65,6 +74,10 @@ class PreprocessConfig:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (3, self.size, self.size)
+
+    @property
+    def fast_upsampling(self) -> bool:
+        return self.jpeg_upsampling == "fast"
 
 
 def fitted_size(width: int, height: int, config: PreprocessConfig) -> tuple[int, int]:
@@ -143,6 +156,21 @@ def to_pixels(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     return normalise(fit_image(image, config), config)
 
 
+def _decode(data: bytes, config: PreprocessConfig, draft_size: int | None) -> np.ndarray | None:
+    if config.fast_upsampling:
+        require_decoder()
+    return decode_plain_jpeg(data, draft_size=draft_size, fast_upsampling=config.fast_upsampling)
+
+
+def decoded_photo(data: bytes, config: PreprocessConfig, name: str = "image",
+                  draft_size: int | None = None) -> Image.Image:
+    """Encoded image bytes -> the upright RGB photo as the contract decodes it, for
+    whoever fits it another way (training's augmented views)."""
+    pixels = _decode(data, config, draft_size)
+    return load_image(data, name=name, draft_size=draft_size) if pixels is None else (
+        Image.fromarray(pixels))
+
+
 def fitted_photo(data: bytes, config: PreprocessConfig, name: str = "image"
                  ) -> Image.Image | np.ndarray:
     """Encoded image bytes -> the fitted RGB photo, as an image or an (h, w, 3) array.
@@ -152,7 +180,7 @@ def fitted_photo(data: bytes, config: PreprocessConfig, name: str = "image"
     Raises :class:`fashion_search.images.ImageError` naming ``name`` when the
     bytes are not a usable photo.
     """
-    pixels = decode_plain_jpeg(data, draft_size=config.size)
+    pixels = _decode(data, config, config.size)
     if pixels is None:
         image = load_image(data, name=name, draft_size=config.size)
         check_fit(*image.size, config, name)

@@ -1,11 +1,15 @@
 """The preprocessing contract on tensors: photos decoded and fitted in batches, on a GPU if any.
 
 A GPU server cannot feed its model from PIL on the CPU, so the GPU
-deployment's ``preprocess`` model decodes JPEGs with torchvision (nvJPEG on a
-GPU, libjpeg-turbo on a CPU) and fits them with torch. It follows the
-contract in :mod:`fashion_search.preprocessing` step by step, so the two paths
-give the same embedding (measured by ``fashion-search bench --suite
-preprocessing``):
+deployment's ``preprocess`` model decodes JPEGs with nvJPEG (on a CPU with
+libjpeg-turbo, upsampling chroma as nvJPEG does) and fits them with torch. It
+follows the contract in :mod:`fashion_search.preprocessing` step by step, so
+the two paths give the same embedding (measured by ``fashion-search bench
+--suite preprocessing``):
+
+- a contract with fast chroma upsampling (the default) decodes a JPEG to the
+  very pixels nvJPEG gives; one with smooth upsampling (models made before)
+  differs from nvJPEG by a level or two where colours meet;
 
 - the contract decodes a large JPEG in draft mode (libjpeg's DCT scaling by
   1/2, 1/4 or 1/8, chosen as PIL chooses it); here the full decode is
@@ -40,6 +44,11 @@ from torchvision.io import ImageReadMode, decode_jpeg
 from fashion_search.images import MAX_BYTES, MAX_PIXELS
 from fashion_search.preprocessing import PreprocessConfig, check_fit, fitted_photo, fitted_size
 from fashion_search.tensor_colour import colour_descriptors
+
+try:
+    import simplejpeg
+except ImportError:  # decoded by torchvision instead, which upsamples chroma smoothly
+    simplejpeg = None
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +159,22 @@ def _decode(encoded: torch.Tensor | list[torch.Tensor], device: torch.device):
     return decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
 
 
-def _decode_all(encoded: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
-    """Every photo decoded, or None for each one the decoder refuses."""
+def _decode_on_cpu(data: bytes, fast: bool) -> torch.Tensor | None:
+    """libjpeg-turbo with the contract's chroma upsampling (torchvision's CPU decoder
+    only upsamples smoothly): nvJPEG's pixels, so the CPU runs the GPU's code."""
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", fastupsample=fast)
+    except ValueError:
+        return None
+    return torch.from_numpy(pixels).permute(2, 0, 1)
+
+
+def _decode_all(photos: list[bytes], device: torch.device, fast: bool
+                ) -> list[torch.Tensor | None]:
+    """Every photo decoded as stored, or None for each one the decoder refuses."""
+    if device.type == "cpu" and simplejpeg is not None:
+        return [_decode_on_cpu(data, fast) for data in photos]
+    encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in photos]
     try:
         return list(_decode(encoded, device))
     except RuntimeError as err:  # one photo the decoder refuses: decode them one by one
@@ -195,8 +218,7 @@ def fit_batch(photos: Sequence[bytes], config: PreprocessConfig, device: str | t
         check_fit(*shown_size(width, height, draft, orientation), config, names[i])
         groups.setdefault((width, height, orientation, draft), []).append(index)
     if plain:
-        encoded = [torch.frombuffer(bytearray(photos[i]), dtype=torch.uint8) for i, _ in plain]
-        decoded = _decode_all(encoded, device)
+        decoded = _decode_all([photos[i] for i, _ in plain], device, config.fast_upsampling)
         for (_, _, orientation, draft), members in groups.items():
             members = [m for m in members if decoded[m] is not None]
             if not members:

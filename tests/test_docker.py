@@ -49,12 +49,15 @@ def test_the_demo_is_published_on_the_hosts_loopback_only():
     assert compose["services"]["demo"]["ports"] == ["127.0.0.1:7860:7860"]
 
 
-def test_the_triton_image_installs_the_pinned_torch_on_a_cuda_13_base():
+def test_the_triton_image_installs_the_pinned_torch_and_the_jpeg_decoder_on_a_cuda_13_base():
+    import re
+
     dockerfile = (DOCKER / "triton.Dockerfile").read_text()
+    pattern = "^((torch|torchvision)==|simplejpeg)"
+    assert f"grep -E '{pattern}' requirements.txt" in dockerfile
     pins = [line for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
-            if line.startswith(("torch==", "torchvision=="))]
-    assert len(pins) == 2 and "requirements.txt" in dockerfile
-    assert "grep -E '^(torch|torchvision)==' requirements.txt" in dockerfile
+            if re.match(pattern, line)]
+    assert len(pins) == 3, pins  # torch, torchvision, and simplejpeg for fast upsampling
     release = dockerfile.split("tritonserver:")[1].split("-py3")[0]
     assert tuple(map(int, release.split("."))) >= (25, 8)  # CUDA 13 from 25.08, as the wheels
 

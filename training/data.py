@@ -2,8 +2,11 @@
 
 Several catalogues can train at once. Category names become classifier
 labels (the union over the category catalogues); each pair is its own class
-for the metric loss. Street photos of unseen pairs are validation queries
-against every product photo, the seen ones staying in as distractors.
+for the metric loss. The unseen pairs of ``pairs`` are not read at all: they
+are the report's (``fashion-search evaluate``). Recipes are chosen on
+validation pairs held out of ``train_pairs`` instead: their street photos
+query every product photo of their folder, the trained ones staying in as
+distractors, as the unseen pairs' do in the report.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ class TrainingData:
     validation: list[CatalogItem] = field(default_factory=list)
     validation_index: list[int] = field(default_factory=list)
     pair_photos: list[CatalogItem] = field(default_factory=list)  # query, product, query, ...
-    queries: list[CatalogItem] = field(default_factory=list)      # unseen street photos
-    gallery: list[CatalogItem] = field(default_factory=list)      # every product photo
+    queries: list[CatalogItem] = field(default_factory=list)      # validation street photos
+    gallery: list[CatalogItem] = field(default_factory=list)      # their folders' products
     matches: list[int] = field(default_factory=list)              # gallery index per query
 
     @property
@@ -72,6 +75,22 @@ def load_pairs(source: Path, unseen: int, seed: int, limit: int | None
     return pairs, train, held
 
 
+def _hold_validation_pairs(data: TrainingData, name: str, pairs: list[Pair],
+                          config: TrainConfig) -> list[Pair]:
+    """Keep ``config.validation_pairs`` of ``pairs`` (at most a fifth) as validation
+    queries against all of their products; the rest, returned, are trained on.
+
+    Drawn as ``fashion-search evaluate --pairs FOLDER --unseen-pairs N`` draws
+    its unseen pairs, so that command scores any model on the same ones.
+    """
+    train, held = split_pairs(pairs, min(config.validation_pairs, len(pairs) // 5), config.seed)
+    position = {p.id: len(data.gallery) + n for n, p in enumerate(pairs)}
+    data.gallery += [pair_items(p, name)[1] for p in pairs]
+    data.queries += [pair_items(p, name)[0] for p in held]
+    data.matches += [position[p.id] for p in held]
+    return train
+
+
 def load_training_data(config: TrainConfig, data_dir: Path) -> TrainingData:
     data = TrainingData()
     train_items, validation_items = [], []
@@ -93,18 +112,23 @@ def load_training_data(config: TrainConfig, data_dir: Path) -> TrainingData:
     data.validation = [i for i in validation_items if i.category in index]
     data.validation_index = [index[i.category] for i in data.validation]
 
+    trained: list[tuple[str, list[Pair]]] = []  # (folder name, pairs), ``pairs`` first
     for source in config.pairs:
         path = resolve_source(source, data_dir)
-        pairs, train, held = load_pairs(path, config.unseen_pairs, config.seed, config.limit)
-        for pair in train:
-            data.pair_photos.extend(pair_items(pair, path.name))
-        offset = len(data.gallery)
-        position = {p.id: offset + n for n, p in enumerate(pairs)}
-        data.gallery += [pair_items(p, path.name)[1] for p in pairs]
-        data.queries += [pair_items(p, path.name)[0] for p in held]
-        data.matches += [position[p.id] for p in held]
+        seen = load_pairs(path, config.unseen_pairs, config.seed, config.limit)[1]
+        trained.append((path.name, seen))
+    for source in config.train_pairs:
+        path = resolve_source(source, data_dir)
+        pairs = sorted(read_pairs(path), key=lambda p: p.id)
+        trained.append((path.name, pairs[:config.limit] if config.limit else pairs))
+    first_held = len(config.pairs) if config.train_pairs else 0
+    for n, (name, pairs) in enumerate(trained):
+        if n >= first_held:
+            pairs = _hold_validation_pairs(data, name, pairs, config)
+        for pair in pairs:
+            data.pair_photos.extend(pair_items(pair, name))
     log.info("training on %d categorised photos (%d labels) and %d pairs; validating on %d "
-             "categorised photos and %d unseen pairs against %d products",
+             "categorised photos and %d held-out pairs against %d products",
              len(data.categorised), len(data.labels), data.pair_count, len(data.validation),
              len(data.queries), len(data.gallery))
     return data

@@ -106,7 +106,7 @@ def _embed(model: EmbeddingModel, top: nn.Module, features: np.ndarray, device: 
 
 def validate(model: EmbeddingModel, top: nn.Module, data: TrainingData, features: Features,
              device: torch.device) -> dict[str, float]:
-    """Street-to-shop recall on unseen pairs and classifier accuracy on held-out photos."""
+    """Street-to-shop recall on the validation pairs and classifier accuracy on held-out photos."""
     top.eval()
     report: dict[str, float] = {}
     if data.queries:
@@ -115,7 +115,7 @@ def validate(model: EmbeddingModel, top: nn.Module, data: TrainingData, features
         relevant = np.zeros((len(queries), len(gallery)), dtype=bool)
         relevant[np.arange(len(queries)), data.matches] = True
         ranked = sorted_relevance(queries @ gallery.T, relevant)
-        report.update({f"street2shop recall@{k}": recall_at_k(ranked, k) for k in (1, 10)})
+        report.update({f"validation pairs recall@{k}": recall_at_k(ranked, k) for k in (1, 10)})
     if data.validation and model.classifier is not None:
         _, logits = _embed(model, top, features.validation, device)
         report["classifier top-1"] = top_k_accuracy(logits, data.validation_index, 1)

@@ -27,10 +27,9 @@ from fashion_search.catalog import CatalogItem
 from fashion_search.checkpoint import weights_digest
 from fashion_search.config import BATCH_SIZE
 from fashion_search.files import atomic_path
-from fashion_search.images import load_image
 from fashion_search.onnx_graph import export_module, onnx_session
 from fashion_search.pixel_buffers import PixelBuffer, decoded_ahead
-from fashion_search.preprocessing import PreprocessConfig, preprocess
+from fashion_search.preprocessing import PreprocessConfig, decoded_photo, preprocess
 from fashion_search.training.augment import AugmentConfig, augmented_pixels
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ def view_pixels(item: CatalogItem, view: int, contract: PreprocessConfig,
     data = item.read_bytes()
     if view == 0:
         return preprocess(data, contract, name=str(item.path))
-    image = load_image(data, name=str(item.path), draft_size=2 * contract.size)
+    image = decoded_photo(data, contract, name=str(item.path), draft_size=2 * contract.size)
     rng = random.Random(f"{seed}:{item.id}:{view}")
     return augmented_pixels(image, contract, augment, rng)
 

@@ -67,7 +67,7 @@ def test_the_script_runs_every_check_from_a_checkout_and_prints_one_table(bundle
     table = done.stdout
     assert "FAILED" not in table, table + done.stderr[-3000:]
     assert "training (views + steps)" in table and "2 steps on cpu" in table
-    assert "unseen-pair R@10" in table
+    assert "validation-pair R@10" in table
     parity = [line for line in table.splitlines() if line.startswith("parity:")]
     assert len(parity) == 4  # three shared sets and the large photos
     for line in parity:

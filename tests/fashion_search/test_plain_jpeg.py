@@ -1,4 +1,5 @@
-"""The fast JPEG decoder gives PIL's pixels exactly, or leaves the photo to PIL."""
+"""The JPEG decoder gives PIL's pixels exactly (smooth upsampling) or nvJPEG's (fast), turned
+upright as PIL turns them, or leaves the photo to PIL."""
 
 import io
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image
 
 from fashion_search import plain_jpeg
-from fashion_search.errors import ImageError
+from fashion_search.errors import ImageError, RecipeError
 from fashion_search.images import load_image
 from fashion_search.plain_jpeg import decode_plain_jpeg, draft_scale, plain_layout
 from fashion_search.preprocessing import PreprocessConfig, preprocess, preprocess_photos
@@ -113,16 +114,75 @@ def test_plain_layout_reads_markers_not_bytes_inside_them():
     assert not plain_layout(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
 
 
-def test_batches_get_the_same_pixels_and_colours_without_the_fast_decoder(products_dir,
-                                                                           street2shop_dir,
-                                                                           monkeypatch):
+def test_without_simplejpeg_a_smooth_contract_gets_the_same_pixels_and_colours(
+        products_dir, street2shop_dir, monkeypatch):
     image = photo(sample(street2shop_dir / "person", 1)[0], (400, 600))
     photos = [p.read_bytes() for p in sample(products_dir, 6)]
     photos += [exif_rotated(image), encode(image.convert("CMYK")), encode(image)]
-    contract = PreprocessConfig()
+    contract = PreprocessConfig(jpeg_upsampling="smooth")
     fast = preprocess_photos(photos, contract, colours=True)
     monkeypatch.setattr(plain_jpeg, "simplejpeg", None)
     assert decode_plain_jpeg(photos[0], draft_size=SIZE) is None
     slow = preprocess_photos(photos, contract, colours=True)
     np.testing.assert_array_equal(fast[0], slow[0])
     np.testing.assert_array_equal(fast[1], slow[1])
+
+
+def test_without_simplejpeg_a_fast_contract_refuses_to_decode_otherwise(products_dir,
+                                                                        monkeypatch):
+    monkeypatch.setattr(plain_jpeg, "simplejpeg", None)
+    with pytest.raises(RecipeError, match=r"fast chroma upsampling, which needs simplejpeg"):
+        preprocess(sample(products_dir, 1)[0].read_bytes(), PreprocessConfig())
+
+
+def test_the_contract_upsamples_fast_and_artifacts_made_before_it_read_as_smooth():
+    assert PreprocessConfig().jpeg_upsampling == "fast"
+    old = PreprocessConfig().to_json().replace(', "jpeg_upsampling": "fast"', "")
+    assert "jpeg_upsampling" not in old
+    assert PreprocessConfig.from_json(old).jpeg_upsampling == "smooth"
+    assert PreprocessConfig.from_json(PreprocessConfig().to_json()) == PreprocessConfig()
+    with pytest.raises(RecipeError, match="jpeg_upsampling must be one of"):
+        PreprocessConfig(jpeg_upsampling="fancy")
+
+
+@pytest.mark.parametrize("dataset", ["products_dir", "street2shop_dir"])
+def test_fast_upsampling_is_libjpegs_fast_decode_a_level_or_so_from_pils(request, dataset):
+    import simplejpeg
+
+    apart = []
+    for path in sample(request.getfixturevalue(dataset), 40):
+        data = path.read_bytes()
+        fast = decode_plain_jpeg(data, fast_upsampling=True)
+        np.testing.assert_array_equal(fast, simplejpeg.decode_jpeg(data, fastupsample=True))
+        apart.append(np.abs(fast.astype(int) - np.asarray(load_image(data), int)).mean())
+    assert 0.05 < np.mean(apart) < 1.0, np.mean(apart)
+
+
+def oriented(image: Image.Image, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(image, exif=exif.tobytes(), quality=95)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_fast_decode_turns_exif_rotated_photos_upright_as_pil_does(street2shop_dir,
+                                                                      orientation):
+    image = photo(sample(street2shop_dir / "person", 1)[0], (160, 224))
+    data = oriented(image, orientation)
+    upright = np.asarray(load_image(data), int)
+    fast = decode_plain_jpeg(data, fast_upsampling=True)
+    assert fast is not None and fast.shape == upright.shape
+    assert np.abs(fast.astype(int) - upright).mean() < 1.5  # the same picture, turned alike
+    stored = decode_plain_jpeg(encode(image, quality=95), fast_upsampling=True)
+    assert sorted(fast.shape[:2]) == sorted(stored.shape[:2])
+    assert decode_plain_jpeg(data, fast_upsampling=False) is None or orientation == 1
+
+
+def test_a_fast_decode_reads_the_turn_from_xmp_as_pil_does():
+    image = Image.new("RGB", (300, 200), (200, 40, 30))
+    image.paste((10, 20, 240), (0, 0, 100, 200))
+    data = xmp_rotated(image)
+    upright = np.asarray(load_image(data), int)
+    fast = decode_plain_jpeg(data, fast_upsampling=True)
+    assert fast.shape == upright.shape == (300, 200, 3)
+    assert np.abs(fast.astype(int) - upright).mean() < 1.5

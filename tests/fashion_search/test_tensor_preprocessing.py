@@ -11,7 +11,7 @@ from fashion_search.bench.preprocessing_parity import enlarge
 from fashion_search.errors import ImageError
 from fashion_search.preprocessing import (
     PreprocessConfig,
-    fit_image,
+    fitted_photo,
     preprocess,
     preprocess_photos,
 )
@@ -36,10 +36,8 @@ def photo(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(array)
 
 
-def contract_fit(data: bytes) -> np.ndarray:
-    from fashion_search.images import load_image
-
-    return np.asarray(fit_image(load_image(data, draft_size=CONTRACT.size), CONTRACT))
+def contract_fit(data: bytes, contract: PreprocessConfig = CONTRACT) -> np.ndarray:
+    return np.asarray(fitted_photo(data, contract), dtype=np.uint8)
 
 
 @pytest.mark.unit
@@ -63,13 +61,30 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
 def test_a_jpeg_fits_like_the_contract_within_a_few_levels(size, fit, device):
     contract = PreprocessConfig(fit=fit)
     data = encode(photo(*size), quality=95)
-    from fashion_search.images import load_image
-
-    expected = np.asarray(fit_image(load_image(data, draft_size=contract.size), contract))
+    expected = contract_fit(data, contract)
     got = fit_batch([data], contract, device)[0].permute(1, 2, 0).cpu().numpy()
     difference = np.abs(got.astype(int) - expected.astype(int))
     assert got.shape == expected.shape == (CONTRACT.size, CONTRACT.size, 3)
     assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 6
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("device, upsampling", [
+    ("cpu", "fast"), ("cpu", "smooth"),
+    pytest.param("cuda", "fast", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                          reason="no CUDA device"))])
+def test_photos_at_the_input_size_decode_to_the_contracts_very_pixels(products_dir, device,
+                                                                      upsampling):
+    """No resize is involved at 224x224, so any difference is the decoder's: nvJPEG (on a
+    CPU, libjpeg-turbo told to upsample as nvJPEG does) gives the contract's pixels."""
+    contract = PreprocessConfig(jpeg_upsampling=upsampling)
+    paths = sorted(products_dir.rglob("*.jpg"))[:60]
+    photos = [path.read_bytes() for path in paths]
+    tally = {}
+    got = fit_batch(photos, contract, device, tally=tally).permute(0, 2, 3, 1).cpu().numpy()
+    assert tally["decoder"] >= 55
+    for path, data, fitted in zip(paths, photos, got):
+        assert np.array_equal(fitted, contract_fit(data, contract)), path.name
 
 
 @pytest.mark.unit
@@ -112,8 +127,7 @@ def all_by_the_contract(config: PreprocessConfig) -> None:
     got = fit_batch(plain, config, tally=tally)
     assert tally == {"decoder": 0, "contract": 2}
     for data, fitted in zip(plain, got):
-        expected = fit_image(Image.open(io.BytesIO(data)).convert("RGB"), config)
-        assert np.array_equal(fitted.permute(1, 2, 0).numpy(), np.asarray(expected))
+        assert np.array_equal(fitted.permute(1, 2, 0).numpy(), contract_fit(data, config))
 
 
 @pytest.mark.unit
@@ -130,6 +144,7 @@ def test_jpegs_the_decoder_refuses_take_the_contract_path_and_are_reported(monke
         raise RuntimeError("nvjpegDecodeBatched failed")
 
     monkeypatch.setattr(tensor_preprocessing, "decode_jpeg", refuse)
+    monkeypatch.setattr(tensor_preprocessing, "_decode_on_cpu", lambda data, fast: None)
     all_by_the_contract(CONTRACT)
     assert "decoder refused 2 of 2 plain JPEGs" in caplog.text
 
@@ -221,14 +236,12 @@ def test_photos_that_share_a_size_are_fitted_together_exactly_as_one_by_one(devi
     assert sorted(calls, reverse=True)[:2] == [per_group, per_group if device == "cpu" else 1]
     assert len(calls) == -(-20 // per_group) + 1 + len(odd)
     for index, data in enumerate(photos):
-        from torchvision.io import decode_jpeg
-
-        from fashion_search.tensor_preprocessing import _plain_jpeg, draft_factor
+        from fashion_search.tensor_preprocessing import _decode_all, _plain_jpeg, draft_factor
 
         width, height, orientation = _plain_jpeg(data)
-        alone = fit_tensor(decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8),
-                                       device=device), CONTRACT,
-                           draft_factor(width, height, CONTRACT.size), orientation)
+        decoded = _decode_all([data], torch.device(device), CONTRACT.fast_upsampling)[0]
+        alone = fit_tensor(decoded, CONTRACT, draft_factor(width, height, CONTRACT.size),
+                           orientation)
         assert torch.equal(got[index], alone), f"photo {index} differs from its own fit"
 
 
