@@ -35,6 +35,9 @@ class TrainConfig:
     view_min_area: float = 0.6  # smallest share of the photo a random view crops
     view_erasing: float = 0.0  # chance that a view has a random patch hidden
     seed: int = 0
+    # The contract's JPEG chroma upsampling ("fast" as nvJPEG, or "smooth" as PIL): the
+    # model is trained on, and carries, the decode it will be served with.
+    jpeg_upsampling: str = "fast"
     categories: list[str] = field(default_factory=lambda: ["clothing-dataset-small"])
     category_column: str | None = None
     train_split: str = "train"

@@ -303,7 +303,7 @@ def train(
     last = out_dir / LAST_FILE
     saved = resumable(last, config) if resume else None
     started = time.monotonic()
-    contract = PreprocessConfig()
+    contract = PreprocessConfig(jpeg_upsampling=config.jpeg_upsampling)
     run = build_run(config, settings, contract, progress)
     history: list[dict[str, Any]] = []
     first_epoch = 0
