@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from fashion_search.backbone import EmbeddingModel, create_backbone
+from fashion_search.backbone import EmbeddingModel, create_backbone, native_size
 from fashion_search.config import DEFAULT_BACKBONE, Settings
 from fashion_search.errors import CheckpointError, RecipeError
 from fashion_search.files import atomic_path
@@ -116,7 +116,7 @@ def load_model(
     """The trained model in ``checkpoint``, else the untuned backbone (packaged or ``weights``)."""
     if checkpoint is None:
         model = EmbeddingModel(create_backbone(backbone, pretrained=True, weights=weights)).eval()
-        return LoadedModel(model, backbone, PreprocessConfig(),
+        return LoadedModel(model, backbone, PreprocessConfig(size=native_size(backbone)),
                            "weights" if weights else "imagenet")
     payload = read_checkpoint(checkpoint)
     dim = payload["embedding_dim"] if payload.get("projection") else None

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from fashion_search.backbone import EmbeddingModel, create_backbone, split_backbone
+from fashion_search.backbone import EmbeddingModel, create_backbone, native_size, split_backbone
 from fashion_search.checkpoint import (
     LAST_FILE,
     MODEL_FILE,
@@ -303,7 +303,8 @@ def train(
     last = out_dir / LAST_FILE
     saved = resumable(last, config) if resume else None
     started = time.monotonic()
-    contract = PreprocessConfig(jpeg_upsampling=config.jpeg_upsampling)
+    contract = PreprocessConfig(size=native_size(config.backbone),
+                                jpeg_upsampling=config.jpeg_upsampling)
     run = build_run(config, settings, contract, progress)
     history: list[dict[str, Any]] = []
     first_epoch = 0

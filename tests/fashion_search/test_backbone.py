@@ -119,3 +119,14 @@ def test_the_classifier_answers_probabilities_over_its_labels():
     assert torch.allclose(embedding.norm(dim=1), torch.ones(2), atol=1e-5)
     assert probabilities.shape == (2, 3)
     assert torch.allclose(probabilities.sum(dim=1), torch.ones(2), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, size", [("efficientnet_lite0", 224), ("efficientnet_lite1", 240),
+                                        ("efficientnet_lite2", 260), ("resnet50", 224)])
+def test_each_backbone_is_fed_photos_at_the_size_its_weights_were_trained_at(name, size):
+    from fashion_search.backbone import native_size
+    from fashion_search.checkpoint import load_model
+
+    assert native_size(name) == size
+    if name != "resnet50":  # packaged weights: the untuned model carries that contract
+        assert load_model(backbone=name).preprocessing.size == size
