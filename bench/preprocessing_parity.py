@@ -122,8 +122,9 @@ def parity(embed: Embed, contract: PreprocessConfig, data_dir: Path, per_set: in
     return rows
 
 
-def format_parity(rows: Sequence[ParityRow], device: str) -> str:
-    lines = [f"tensor preprocessing on {device} against the contract (PIL), same ONNX model",
+def format_parity(rows: Sequence[ParityRow], device: str, contract: PreprocessConfig) -> str:
+    lines = [f"tensor preprocessing on {device} against the contract (JPEG chroma upsampled "
+             f"{contract.jpeg_upsampling}), same ONNX model",
              f"{'photos':<28} {'count':>5} {'decoded':>7} {'contract/s':>10} {'tensor/s':>9} "
              f"{'cos min':>8} {'cos mean':>9}"]
     for r in rows:
@@ -143,4 +144,4 @@ def bench_preprocessing(per_set: int = 500, device: str = "cpu", settings: Setti
     onnx_path = served.repository / tc.EMBEDDER / "1" / "model.onnx"
     contract = PreprocessConfig.from_json(read_metadata(onnx_path)["preprocessing"])
     rows = parity(onnx_embedder(onnx_path), contract, settings.data_dir, per_set, device=device)
-    return format_parity(rows, device)
+    return format_parity(rows, device, contract)
