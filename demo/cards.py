@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from fashion_search.vectordb.schema import Hit
+from fashion_search.vectordb.schema import LOOK_ALIKE, Hit
 
 MAX_CHOICES = 60  # more values than this is a name or an id, not something to filter by
 TITLE_HINTS = ("name", "title")
@@ -46,8 +46,10 @@ def title_column(labels: Mapping[str, Sequence[str]]) -> str | None:
 
 
 def caption(hit: Hit, columns: Sequence[str], title: str | None = None) -> str:
-    """``Tshirts · 92% match``, the item's name, then its labels, one line each."""
-    score = f"{hit.match:.0%} match" if hit.match is not None else f"similarity {hit.score:.3f}"
+    """``Tshirts · 92% match`` (or ``62% same item`` for a street photo), the item's name,
+    then its labels, one line each."""
+    score = (f"{hit.match:.0%} {hit.reading or LOOK_ALIKE}" if hit.match is not None
+             else f"similarity {hit.score:.3f}")
     lines = [f"{hit.category} · {score}"]
     if title and hit.labels.get(title):
         lines.append(hit.labels[title])

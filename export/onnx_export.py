@@ -31,6 +31,7 @@ def export_onnx(loaded: LoadedModel, path: Path, opset: int = 18) -> Path:
         "embedding_dim": str(loaded.model.embedding_dim),
         "metric": METRIC,
         "labels": json.dumps(loaded.labels),
+        "same_item": loaded.same_item,
     }
     example = torch.randn(2, *loaded.preprocessing.input_shape)
     export_module(loaded.model, example, path, tc.PIXELS, output_names(loaded), metadata, opset)

@@ -104,6 +104,7 @@ def render_configs(templates: Path, onnx_path: Path,
     if probs_dims:
         step.output_map[tc.CATEGORY_PROBS] = tc.CATEGORY_PROBS
     tc.set_parameter(configs[tc.EMBEDDER], tc.LABELS_PARAM, meta.get("labels", "[]"))
+    tc.set_parameter(configs[tc.EMBEDDER], tc.SAME_ITEM_PARAM, meta.get("same_item", ""))
     for name in (tc.PREPROCESS, tc.EMBEDDER):
         tc.set_parameter(configs[name], tc.PREPROCESSING_PARAM, meta["preprocessing"])
     tc.set_parameter(configs[tc.EMBEDDER], tc.MODEL_VERSION_PARAM, meta["model_version"])

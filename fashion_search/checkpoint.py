@@ -50,6 +50,7 @@ class LoadedModel:
     preprocessing: PreprocessConfig
     source: str
     config: dict[str, Any] = field(default_factory=dict)
+    same_item: str = ""  # a street photo's match scale, fitted on held-out pairs (same_item.py)
 
     @property
     def labels(self) -> list[str]:
@@ -73,6 +74,7 @@ def save_checkpoint(path: Path, loaded: LoadedModel, extra: dict[str, Any] | Non
         "labels": list(loaded.model.labels),
         "config": loaded.config,
         "state_dict": loaded.model.state_dict(),
+        "same_item": loaded.same_item,
         **(extra or {}),
     }
     with atomic_path(path) as tmp:
@@ -130,7 +132,7 @@ def load_model(
     return LoadedModel(
         model.eval(), payload["backbone"],
         PreprocessConfig.from_json(payload["preprocessing"]), "finetuned",
-        payload.get("config", {}),
+        payload.get("config", {}), payload.get("same_item", ""),
     )
 
 

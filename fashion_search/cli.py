@@ -18,13 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from fashion_search import colour
-from fashion_search.config import (
-    BATCH_SIZE,
-    CPU_LAYOUTS,
-    DEFAULT_BACKBONE,
-    KEEP_COLLECTIONS,
-    load_settings,
-)
+from fashion_search.config import BATCH_SIZE, CPU_LAYOUTS, DEFAULT_BACKBONE, KEEP_COLLECTIONS, load_settings
 from fashion_search.errors import FashionSearchError, MissingInput
 from fashion_search.training.config import TrainConfig
 
@@ -156,6 +150,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from fashion_search.client import EmbeddingClient
     from fashion_search.search import VisualSearch
     from fashion_search.vectordb.filters import parse_where
+    from fashion_search.vectordb.schema import MATCH_MEANING
     from fashion_search.vectordb.store import CatalogStore
 
     settings = load_settings()
@@ -175,6 +170,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print("looks like: " + ", ".join(f"{c} {p:.0%}" for c, p in results.suggestions))
     if results.category and results.category != args.category:
         print(f"within category: {results.category}")
+    for reading in sorted({h.reading for h in hits if h.reading}):
+        print(f"match: {MATCH_MEANING[reading]}")
     print(f"{'rank':>4}  {'match':>5}  {'score':>6}  {'category':<20}  {'id':<24}  image")
     for rank, hit in enumerate(hits, 1):
         match = f"{hit.match:.0%}" if hit.match is not None else "-"

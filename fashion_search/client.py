@@ -21,6 +21,7 @@ from fashion_search.errors import (
     TritonUnavailable,
 )
 from fashion_search.preprocessing import PreprocessConfig
+from fashion_search.same_item import SameItemScale
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class ModelInfo:
     labels: tuple[str, ...] = ()
     colour: str = ""  # the colour descriptor the server computes; "" when it has none
     templates: str = ""  # digest of the repository templates it was rendered from
+    same_item: SameItemScale | None = None  # a street photo's match scale, if it has one
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class EmbeddingClient:
                 labels=tuple(json.loads(tc.get_parameter(config, tc.LABELS_PARAM, "[]"))),
                 colour=tc.get_parameter(config, tc.COLOUR_PARAM, "") or "",
                 templates=tc.get_parameter(config, tc.TEMPLATES_PARAM, "") or "",
+                same_item=SameItemScale.from_json(
+                    tc.get_parameter(config, tc.SAME_ITEM_PARAM, "")),
             )
         return self._info
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,13 +17,35 @@ from fashion_search.errors import (
     EmbeddingError,
     ImageError,
 )
-from fashion_search.vectordb.schema import CollectionInfo, Hit
+from fashion_search.same_item import SameItemScale
+from fashion_search.vectordb.schema import SAME_ITEM, CollectionInfo, Hit
 from fashion_search.vectordb.store import CatalogStore
 from fashion_search.vectordb.vectors import effective_weight
 
 log = logging.getLogger(__name__)
 
 AUTO = "auto"  # category "auto": search within the category the photo most likely shows
+# A best result under the catalogue's median neighbour similarity: the photo is not one of
+# the catalogue's kind (a street photo), so its matches read on the street-pair scale.
+FROM_ELSEWHERE_BELOW = 0.5
+
+
+def read_matches(hits: list[Hit], same_item: SameItemScale | None, weight: float
+                 ) -> list[Hit]:
+    """Each hit's match on the scale the query calls for; one scale per query, so the
+    ranking is kept.
+
+    A photo much like the catalogue's reads as look-alikes among its neighbours; a
+    photo from elsewhere, whose best result sits below the catalogue's usual
+    neighbours, reads as the chance each result is its product.
+    """
+    if same_item is None or not hits:
+        return hits
+    best = hits[0].match
+    if best is not None and best >= FROM_ELSEWHERE_BELOW:
+        return hits
+    chances = same_item.read([h.score for h in hits], weight)
+    return [replace(h, match=c, reading=SAME_ITEM) for h, c in zip(hits, chances)]
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,7 @@ class VisualSearch:
         hits = self.store.search(embedding, k=k, category=category or None, where=where,
                                  colour=shade, colour_weight=weight)
         applied = effective_weight(shade, weight, live.colour_dim)
+        hits = read_matches(hits, self.client.info().same_item, applied)
         return Results(hits, ranked[:suggestions], category or None, applied)
 
     def live_collection(self) -> CollectionInfo:

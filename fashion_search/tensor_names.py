@@ -19,5 +19,6 @@ PREPROCESSING_PARAM = "preprocessing"
 MODEL_VERSION_PARAM = "model_version"
 METRIC_PARAM = "metric"
 LABELS_PARAM = "labels"
+SAME_ITEM_PARAM = "same_item"  # a street photo's match scale (same_item.py)
 
 __all__ = [name for name in dir() if name.isupper()]

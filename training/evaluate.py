@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from fashion_search import colour
 from fashion_search.catalog import CatalogItem, open_catalog
 from fashion_search.checkpoint import LoadedModel, choose_model, load_model, read_checkpoint
+from fashion_search.client import Features
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.errors import CatalogError
 from fashion_search.export.run import served_version
 from fashion_search.files import write_text_atomic
+from fashion_search.same_item import SHOWN, SameItemScale
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.data import load_pairs, pair_items, resolve_source
 from fashion_search.training.embedder import OnnxEmbedder
@@ -40,6 +43,9 @@ log = logging.getLogger(__name__)
 RECALL_KS = (1, 5, 10, 20)
 CURVE_KS = (1, 2, 5, 10, 20, 50)
 SERVED_TOLERANCE = 0.005
+# the street match scale on the unseen pairs: what the first result says against how often
+# it is right, and what the right product and a wrong first result read
+MATCH_KEYS = ("said@1, mean", "right@1, share", "right item, median", "wrong@1, mean")
 
 # (model, its checkpoint, street photos, product photos, settings, progress) -> scores
 ServedScores = Callable[[LoadedModel, "Path | None", list[CatalogItem], list[CatalogItem],
@@ -72,6 +78,7 @@ class ModelFigures:
     curve: dict[int, float] = field(default_factory=dict)
     category: dict[str, float] = field(default_factory=dict)
     classifier: dict[str, float] = field(default_factory=dict)
+    match: dict[str, float] = field(default_factory=dict)  # the street match scale, read back
 
 
 @dataclass
@@ -85,7 +92,8 @@ class EvaluationReport:
         figures = self.models + ([self.served] if self.served else [])
         keys = ([("street2shop", f"recall@{k}") for k in RECALL_KS] + [("street2shop", "mAP")]
                 + [("category", "precision@1"), ("category", "precision@10")]
-                + [("classifier", "top-1"), ("classifier", "top-3")])
+                + [("classifier", "top-1"), ("classifier", "top-3")]
+                + [("match", key) for key in MATCH_KEYS])
         return [(f"{group} {key}", [getattr(f, group).get(key) for f in figures])
                 for group, key in keys]
 
@@ -137,6 +145,27 @@ def score_street_to_shop(scores: np.ndarray, data: StreetToShop
             {k: recall_at_k(ranked, k) for k in CURVE_KS if k <= len(data.gallery)})
 
 
+def score_match_scale(scale: SameItemScale, queries: Features, gallery: Features,
+                      data: StreetToShop, weight: float = colour.DEFAULT_WEIGHT
+                      ) -> dict[str, float]:
+    """The scale read as the search reads it, scored against the truth."""
+    scores = ((queries.embeddings @ gallery.embeddings.T
+               + weight * queries.colours @ gallery.colours.T) / (1.0 + weight))
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :SHOWN]
+    said, right, right_item, wrong = [], [], [], []
+    for row, (order, match) in enumerate(zip(top, data.matches)):
+        chances = scale.read([float(scores[row, j]) for j in order], weight)
+        said.append(chances[0])
+        right.append(order[0] == match)
+        if order[0] != match:
+            wrong.append(chances[0])
+        hit = np.flatnonzero(order == match)
+        right_item.append(chances[hit[0]] if hit.size else 0.0)
+    return dict(zip(MATCH_KEYS, (float(np.mean(said)), float(np.mean(right)),
+                                 float(np.median(right_item)),
+                                 float(np.mean(wrong)) if wrong else 0.0)))
+
+
 def score_categories(queries: np.ndarray, index: np.ndarray, data: CategorySet) -> dict[str, float]:
     query_labels = np.array([i.category for i in data.queries])
     index_labels = np.array([i.category for i in data.index])
@@ -164,9 +193,13 @@ def evaluate_model(name: str, loaded: LoadedModel, street: StreetToShop | None,
     embedder = OnnxEmbedder(loaded)
     try:
         if street is not None:
-            queries, _ = embedder.embed(street.queries, f"{name}: street photos", progress)
-            gallery, _ = embedder.embed(street.gallery, f"{name}: product photos", progress)
-            figures.street2shop, figures.curve = score_street_to_shop(queries @ gallery.T, street)
+            queries = embedder.features(street.queries, f"{name}: street photos", progress)
+            gallery = embedder.features(street.gallery, f"{name}: product photos", progress)
+            figures.street2shop, figures.curve = score_street_to_shop(
+                queries.embeddings @ gallery.embeddings.T, street)
+            scale = SameItemScale.from_json(loaded.same_item)
+            if scale is not None:
+                figures.match = score_match_scale(scale, queries, gallery, street)
         if categories is not None:
             queries, probabilities = embedder.embed(categories.queries, f"{name}: test photos",
                                                     progress)

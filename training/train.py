@@ -36,6 +36,7 @@ from fashion_search.training.augment import AugmentConfig
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.data import TrainingData, load_training_data
 from fashion_search.training.losses import LOSSES, MetricLoss, make_loss
+from fashion_search.training.match_scale import fit_match_scale
 from fashion_search.training.metrics import recall_at_k, sorted_relevance, top_k_accuracy
 from fashion_search.training.plots import plot_training
 from fashion_search.training.sampler import PairAndClassSampler
@@ -327,6 +328,8 @@ def train(
     run.model.cpu()
     loaded = LoadedModel(run.model.eval(), config.backbone, contract, "finetuned",
                          asdict(config))
+    scale = fit_match_scale(loaded, run.data, progress)
+    loaded.same_item = scale.to_json() if scale else ""
     save_checkpoint(out_dir / MODEL_FILE, loaded, {"history": history})
     save_resolved_config(out_dir / "history.json", history=history)
     seconds = time.monotonic() - started

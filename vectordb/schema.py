@@ -27,6 +27,11 @@ from fashion_search.vectordb.vectors import (
 )
 
 DEFAULT_ALIAS = "catalog"
+LOOK_ALIKE = "match"  # as close as this share of the catalogue's own near neighbours
+SAME_ITEM = "same item"  # the chance it is the product in the photo (same_item.py)
+MATCH_MEANING = {LOOK_ALIKE: "as close as this share of the catalogue's own nearest neighbours",
+                 SAME_ITEM: "the chance it is the product in the photo (fitted on street "
+                            "photos of products they were not trained on)"}
 VECTOR_FIELD = "embedding"
 PREFIX = "items_"
 MAX_ID = 512
@@ -48,6 +53,7 @@ class Hit:
     image_path: str
     labels: dict[str, str] = field(default_factory=dict)
     match: float | None = None  # calibrated score, 0..1; None for a catalogue too small to scale
+    reading: str = ""  # what ``match`` means: LOOK_ALIKE or SAME_ITEM
 
 
 @dataclass(frozen=True)

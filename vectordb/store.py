@@ -44,6 +44,7 @@ from fashion_search.vectordb.milvus_calls import GuardedClient
 from fashion_search.vectordb.schema import (
     DEFAULT_ALIAS,
     HNSW,
+    LOOK_ALIKE,
     MAX_TOP_K,
     PREFIX,
     SERVER_OPTIONS,
@@ -338,8 +339,7 @@ class CatalogStore(Bookkeeping):
         name = self.current_collection()
         info = self.info(name)
         category = self.resolve_category(category) if category else None
-        checked = (resolve_where(where, info.columns, self.field_values())
-                   if where else None)
+        checked = resolve_where(where, info.columns, self.field_values()) if where else None
         weight = effective_weight(colour, weight, info.colour_dim)
         query = info.query(embedding, colour, weight)
         found = self._search(name, [query], k, expression(category, checked))[0]
@@ -349,7 +349,7 @@ class CatalogStore(Bookkeeping):
             score = info.score(r["distance"], weight)
             hits.append(Hit(str(r["id"]), score, r["entity"]["category"],
                             r["entity"]["image_path"], r["entity"].get("labels") or {},
-                            scale(score) if scale else None))
+                            scale(score) if scale else None, LOOK_ALIKE if scale else ""))
         return hits
 
     def _search(self, name: str, queries: Sequence[np.ndarray], k: int, filter: str = ""

@@ -8,7 +8,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from fashion_search.demo.cards import caption, filter_columns, literal, title_column, where
-from fashion_search.vectordb.schema import Hit
+from fashion_search.vectordb.schema import SAME_ITEM, Hit
 
 pytestmark = pytest.mark.unit
 
@@ -30,6 +30,11 @@ def test_a_card_shows_category_calibrated_match_name_and_labels():
                                                "productDisplayName": "Blue tee"}, match=0.923)
     assert caption(hit, ["gender", "year"], "productDisplayName") == \
         "Tshirts · 92% match\nBlue tee\nWomen · 2012"
+
+
+def test_a_street_photo_card_says_the_chance_it_is_the_same_item():
+    hit = Hit("1", 0.61, "Tops", "/a.jpg", {}, match=0.624, reading=SAME_ITEM)
+    assert caption(hit, []) == "Tops · 62% same item"
 
 
 def test_a_card_without_calibration_shows_the_raw_similarity():

@@ -1,5 +1,6 @@
 """A few real training steps: the loss falls, checkpoints resume, export and Triton take the model."""
 
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -34,9 +35,10 @@ def run(tmp_path_factory, settings, recipe):
     own = replace(settings, home=home, triton_url=f"127.0.0.1:{free_port()}")
     out = own.training_dir
     first = train(replace(recipe), out_dir=out, progress=False, settings=own)
+    first_version = load_model(out / MODEL).version  # before the resumed run replaces it
     resumed = train(replace(recipe, epochs=6), out_dir=out, resume=True, progress=False,
                     settings=own)
-    return own, out, first, resumed
+    return own, out, first, resumed, first_version
 
 
 def test_training_lowers_the_loss(run):
@@ -50,6 +52,16 @@ def test_resume_continues_after_the_last_epoch(run):
     assert resumed[:3] == first
     steps = first[1]["step"] - first[0]["step"]
     assert resumed[3]["step"] == first[2]["step"] + steps
+
+
+def test_the_same_recipe_seed_and_data_train_the_same_model(run, recipe, tmp_path):
+    """Views computed afresh (an empty cache) and trained again: the same weights, bit for bit,
+    and the same figures, so a recipe comparison measures the recipe, not the run."""
+    own = replace(run[0], cache_dir=tmp_path / "cache")
+    again = train(replace(recipe), out_dir=tmp_path / "again", progress=False, settings=own)
+    assert [h["validation"] for h in again.history] == [h["validation"] for h in run[2].history]
+    assert [h["loss"] for h in again.history] == [h["loss"] for h in run[2].history]
+    assert load_model(tmp_path / "again" / MODEL).version == run[4]
 
 
 def test_resume_refuses_a_different_recipe(run, recipe):
@@ -134,6 +146,21 @@ def test_served_street_to_shop_figures_match_in_process(run, trained_server, str
     for key, value in trained.items():
         assert report.served.street2shop[key] == pytest.approx(value, abs=0.005), key
     assert (run[0].home / "evaluation" / "street2shop-recall.png").is_file()
+
+
+def test_the_model_carries_its_street_match_scale_to_the_server(run, trained_server):
+    from fashion_search.same_item import SameItemScale
+    from fashion_search.training.match_scale import calibrate_checkpoint
+
+    carried = SameItemScale.from_json(load_model(run[1] / MODEL).same_item)
+    assert carried is not None and carried.gallery == 6  # the validation pair's products
+    assert trained_server.info().same_item == carried
+    chances = [c for group in carried.chances[0] for c in group]
+    assert all(0.0 <= c <= 1.0 for c in chances)
+    # fitted again from the checkpoint alone: the same scale, the same weights
+    copy = shutil.copy(run[1] / MODEL, run[0].home / "calibrated.pt")
+    assert calibrate_checkpoint(copy, settings=run[0], progress=False) == carried
+    assert load_model(copy).version == load_model(run[1] / MODEL).version
 
 
 def test_search_within_the_category_the_photo_most_likely_shows(run, trained_server, clothing_dir):

@@ -135,6 +135,8 @@ def test_a_gpu_instance_whose_jpeg_decoder_refuses_fails_its_load(initialised, d
         raise RuntimeError("nvjpeg: NVJPEG_STATUS_NOT_INITIALIZED")
 
     monkeypatch.setattr(tensor_preprocessing, "_decode", refusing)
+    # as on a GPU: the device's decoder, not the CPU's libjpeg-turbo, decodes the probe
+    monkeypatch.setattr(tensor_preprocessing, "simplejpeg", None)
     with pytest.raises(RuntimeError, match=r"cannot decode JPEGs on cuda:0: .*nvJPEG.* refused"):
         initialised("GPU")  # the contract's PIL path would have hidden it
     assert device_on_this_cpu == ["cuda:0"]
