@@ -8,8 +8,10 @@ out: each pair's street photo searches the products, and the scale is the
 share of results at a given score and rank that were the right product, among
 the first :data:`SHOWN` a shopper sees. Rank counts: at one score, a first
 result is right more often than a fifth, which has four better ones above it.
-It is fitted per colour weight, since the score blends colour; it rises with
-the score and, read down a result list, never rises, so rankings never change.
+The first result is read by its lead over the second instead (a clear winner
+is right far more often than one in a crowd). It is fitted per colour weight,
+since the score blends colour; it rises with the score and, read down a result
+list, never rises, so rankings never change.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ class SameItemScale:
     knots: tuple[tuple[tuple[float, ...], ...], ...]
     chances: tuple[tuple[tuple[float, ...], ...], ...]
     gallery: int = 0  # products searched when it was fitted
+    # [weight] -> (margins, chances): the first result by its lead over the second, which
+    # tells a right first result from a wrong one far better than its score does
+    lead: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
 
     def __call__(self, score: float, weight: float = 0.0, rank: int = 1) -> float:
-        n = int(np.argmin([abs(w - weight) for w in self.weights]))
+        n = self._nearest(weight)
         group = max(g for g, first in enumerate(self.ranks) if first <= max(rank, 1))
         knots, chances = self.knots[n][group], self.chances[n][group]
         chance = float(np.interp(score, knots, chances))
@@ -50,12 +55,19 @@ class SameItemScale:
         chances, ceiling = [], 1.0
         for rank, score in enumerate(scores, 1):
             ceiling = min(ceiling, self(score, weight, rank))
+            if rank == 1 and len(scores) > 1 and self.lead:
+                margins, sure = self.lead[self._nearest(weight)]
+                ceiling = float(np.interp(score - scores[1], margins, sure))
             chances.append(ceiling)
         return chances
 
+    def _nearest(self, weight: float) -> int:
+        return int(np.argmin([abs(w - weight) for w in self.weights]))
+
     def to_json(self) -> str:
         return json.dumps({"weights": self.weights, "ranks": self.ranks, "knots": self.knots,
-                           "chances": self.chances, "gallery": self.gallery})
+                           "chances": self.chances, "gallery": self.gallery,
+                           "lead": self.lead})
 
     @classmethod
     def from_json(cls, text: str | None) -> SameItemScale | None:
@@ -70,11 +82,12 @@ class SameItemScale:
 
             scale = cls(tuple(map(float, data["weights"])), tuple(map(int, data["ranks"])),
                         nested(data["knots"]), nested(data["chances"]),
-                        int(data.get("gallery", 0)))
+                        int(data.get("gallery", 0)), nested(data.get("lead", [])))
         except (ValueError, KeyError, TypeError):
             return None
         shape = (len(scale.weights), len(scale.ranks))
-        if (len(scale.knots), len(scale.knots[0]) - 1) != shape or scale.ranks[0] != 1:
+        if ((len(scale.knots), len(scale.knots[0]) - 1) != shape or scale.ranks[0] != 1
+                or len(scale.lead) not in (0, len(scale.weights))):
             return None
         return scale
 
@@ -119,7 +132,7 @@ def fit_same_item(queries: np.ndarray, gallery: np.ndarray, matches: np.ndarray,
     ranks = tuple(first for first in RANKS if first <= shown)
     groups = [(rank >= first) & (rank < (ranks + (shown + 1,))[g + 1])
               for g, first in enumerate(ranks)]
-    fitted_weights, knots, chances = [], [], []
+    fitted_weights, knots, chances, leads = [], [], [], []
     for weight in weights if shade is not None else (0.0,):
         scores = shape if shade is None else (shape + weight * shade) / (1.0 + weight)
         top = np.argsort(-scores, axis=1, kind="stable")[:, :shown]
@@ -127,8 +140,11 @@ def fit_same_item(queries: np.ndarray, gallery: np.ndarray, matches: np.ndarray,
         right = top == matches[:, None]
         fits = [monotone_fit(picked[g], right[g]) for g in groups]
         fits.append(monotone_fit(picked.ravel(), right.ravel()))
+        if shown > 1:
+            leads.append(tuple(map(tuple, monotone_fit(picked[:, 0] - picked[:, 1],
+                                                       right[:, 0]))))
         fitted_weights.append(weight)
         knots.append(tuple(tuple(k) for k, _ in fits))
         chances.append(tuple(tuple(c) for _, c in fits))
     return SameItemScale(tuple(fitted_weights), ranks, tuple(knots), tuple(chances),
-                         len(gallery))
+                         len(gallery), tuple(leads))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fashion_search import colour
 from fashion_search.checkpoint import LoadedModel, load_model, read_checkpoint, save_checkpoint
 from fashion_search.config import Settings, load_settings
 from fashion_search.errors import RecipeError
@@ -22,6 +23,7 @@ from fashion_search.same_item import SameItemScale, fit_same_item
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.data import TrainingData, load_training_data
 from fashion_search.training.embedder import OnnxEmbedder
+from fashion_search.training.plots import plot_match_scale
 
 log = logging.getLogger(__name__)
 
@@ -66,4 +68,5 @@ def calibrate_checkpoint(checkpoint: Path, settings: Settings | None = None,
                           "scale on; train with --train-pairs and --validation-pairs")
     loaded.same_item = scale.to_json()
     save_checkpoint(checkpoint, loaded, {"history": payload.get("history", [])})
+    plot_match_scale(scale, colour.DEFAULT_WEIGHT, checkpoint.parent / "match-scale.png")
     return scale

@@ -1,9 +1,11 @@
-"""Figures people would rather see than read: training curves and recall@K."""
+"""Figures people would rather see than read: training curves, recall@K, the match scale."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from fashion_search.same_item import SameItemScale
 
 
 def _pyplot():
@@ -68,4 +70,23 @@ def plot_by_weight(rows: Mapping[str, Mapping[str, float]], path: Path,
     axis.set(title=title, xlabel="colour weight", ylabel="share", ylim=(0, 1))
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
+    return _save(plt, figure, path)
+
+
+def plot_match_scale(scale: SameItemScale, weight: float, path: Path) -> Path:
+    """The street match scale: the chance of the right product by score, one line per rank
+    group, at the colour weight searches use by default."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    n = min(range(len(scale.weights)), key=lambda i: abs(scale.weights[i] - weight))
+    ends = [*scale.ranks[1:], None]
+    for group, (first, end) in enumerate(zip(scale.ranks, ends)):
+        label = (f"rank {first}" if end == first + 1
+                 else f"ranks {first}-{end - 1}" if end else f"ranks {first}+")
+        axis.plot(scale.knots[n][group], scale.chances[n][group], "-o", markersize=3,
+                  label=label)
+    axis.set(title=f"chance of the same item (colour weight {scale.weights[n]:g}, "
+                   f"{scale.gallery:,} products)", xlabel="score", ylabel="chance", ylim=(0, 1))
+    axis.grid(alpha=0.3)
+    axis.legend()
     return _save(plt, figure, path)

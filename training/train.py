@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from fashion_search import colour
 from fashion_search.backbone import EmbeddingModel, create_backbone, native_size, split_backbone
 from fashion_search.checkpoint import (
     LAST_FILE,
@@ -38,7 +39,7 @@ from fashion_search.training.data import TrainingData, load_training_data
 from fashion_search.training.losses import LOSSES, MetricLoss, make_loss
 from fashion_search.training.match_scale import fit_match_scale
 from fashion_search.training.metrics import recall_at_k, sorted_relevance, top_k_accuracy
-from fashion_search.training.plots import plot_training
+from fashion_search.training.plots import plot_match_scale, plot_training
 from fashion_search.training.sampler import PairAndClassSampler
 from fashion_search.training.views import TrunkRunner, cached_views
 
@@ -330,6 +331,8 @@ def train(
                          asdict(config))
     scale = fit_match_scale(loaded, run.data, progress)
     loaded.same_item = scale.to_json() if scale else ""
+    if scale is not None:
+        plot_match_scale(scale, colour.DEFAULT_WEIGHT, out_dir / "match-scale.png")
     save_checkpoint(out_dir / MODEL_FILE, loaded, {"history": history})
     save_resolved_config(out_dir / "history.json", history=history)
     seconds = time.monotonic() - started

@@ -83,3 +83,14 @@ def test_read_down_a_result_list_the_chance_never_rises():
         assert all(a >= b for a, b in zip(chances, chances[1:]))
         # at one score a first result is surer than a fifth, which has four above it
         assert scale(scores[0], rank=1) >= scale(scores[0], rank=5)
+
+
+def test_a_clear_first_result_reads_surer_than_one_in_a_crowd():
+    queries, gallery = street_and_shop(400, noise=0.35, seed=8)
+    scale = fit_same_item(queries, gallery, np.arange(400))
+    assert len(scale.lead) == len(scale.weights)
+    scores = np.sort(queries[0] @ gallery.T)[::-1]
+    top = float(scores[0])
+    clear, crowded = scale.read([top, top - 0.3]), scale.read([top, top - 0.001])
+    assert clear[0] > crowded[0] + 0.3
+    assert scale.read([top]) == [scale(top)]  # alone, the first result reads by its score

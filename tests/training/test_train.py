@@ -155,6 +155,7 @@ def test_the_model_carries_its_street_match_scale_to_the_server(run, trained_ser
     carried = SameItemScale.from_json(load_model(run[1] / MODEL).same_item)
     assert carried is not None and carried.gallery == 6  # the validation pair's products
     assert trained_server.info().same_item == carried
+    assert (run[1] / "match-scale.png").stat().st_size > 10_000
     chances = [c for group in carried.chances[0] for c in group]
     assert all(0.0 <= c <= 1.0 for c in chances)
     # fitted again from the checkpoint alone: the same scale, the same weights
