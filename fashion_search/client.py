@@ -20,6 +20,7 @@ from fashion_search.errors import (
     TritonTimeout,
     TritonUnavailable,
 )
+from fashion_search.features import Features
 from fashion_search.preprocessing import PreprocessConfig
 from fashion_search.same_item import SameItemScale
 
@@ -39,15 +40,6 @@ class ModelInfo:
     colour: str = ""  # the colour descriptor the server computes; "" when it has none
     templates: str = ""  # digest of the repository templates it was rendered from
     same_item: SameItemScale | None = None  # a street photo's match scale, if it has one
-
-
-@dataclass(frozen=True)
-class Features:
-    """What the server says about a batch of photos, row by row."""
-
-    embeddings: np.ndarray
-    colours: np.ndarray | None = None  # unit colour descriptors, when the server computes them
-    probabilities: np.ndarray | None = None  # in ``ModelInfo.labels`` order, for a classifier
 
 
 class EmbeddingClient:

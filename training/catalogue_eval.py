@@ -21,8 +21,8 @@ import numpy as np
 from fashion_search.catalog import CatalogItem, hash_split, open_catalog
 from fashion_search.category_vote import NEIGHBOURS, PRIOR_WEIGHT, TEMPERATURE, vote
 from fashion_search.checkpoint import choose_model, load_model
-from fashion_search.client import Features
 from fashion_search.config import Settings, load_settings, save_resolved_config
+from fashion_search.features import Features
 from fashion_search.files import write_text_atomic
 from fashion_search.training.data import resolve_source
 from fashion_search.training.embedder import OnnxEmbedder

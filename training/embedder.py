@@ -14,13 +14,13 @@ import numpy as np
 from tqdm import tqdm
 
 from fashion_search import colour
-from fashion_search import triton_config as tc
+from fashion_search import tensor_names as tc
 from fashion_search.batch_slices import run_in_slices
 from fashion_search.catalog import CatalogItem
 from fashion_search.checkpoint import LoadedModel
-from fashion_search.client import Features
 from fashion_search.config import BATCH_SIZE
 from fashion_search.export.onnx_export import export_onnx, output_names
+from fashion_search.features import Features
 from fashion_search.onnx_graph import onnx_session
 from fashion_search.pixel_buffers import PixelBuffer, decoded_ahead
 from fashion_search.preprocessing import preprocess_photos

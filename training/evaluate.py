@@ -20,10 +20,10 @@ import numpy as np
 from fashion_search import colour
 from fashion_search.catalog import CatalogItem, open_catalog
 from fashion_search.checkpoint import LoadedModel, choose_model, load_model, read_checkpoint
-from fashion_search.client import Features
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.errors import CatalogError
 from fashion_search.export.run import served_version
+from fashion_search.features import Features
 from fashion_search.files import write_text_atomic
 from fashion_search.same_item import SHOWN, SameItemScale
 from fashion_search.training.config import TrainConfig
