@@ -28,7 +28,8 @@ from fashion_search.training.data import resolve_source
 from fashion_search.training.embedder import OnnxEmbedder
 from fashion_search.training.evaluate import street_to_shop_set, trained_with
 from fashion_search.training.metrics import recall_at_k, sorted_relevance
-from fashion_search.training.plots import plot_by_weight
+from fashion_search.training.other_photos import other_photo_sets
+from fashion_search.training.plots import plot_by_class, plot_by_weight
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class CatalogueReport:
     colour: dict[str, dict[str, float]] = field(default_factory=dict)  # row -> weight -> value
     category: dict[str, float] = field(default_factory=dict)
     vote_grid: list[dict[str, float]] = field(default_factory=list)
+    by_class: dict[str, dict[str, float]] = field(default_factory=dict)  # set -> class -> P@10
 
     def table(self) -> str:
         lines = [f"{'by colour weight':<44}" + "".join(f"{w:>7g}" for w in WEIGHTS)]
@@ -54,6 +56,13 @@ class CatalogueReport:
                                                  for w in WEIGHTS))
         lines.append("")
         lines.extend(f"{name:<52}{value:7.3f}" for name, value in self.category.items())
+        if self.by_class:
+            classes = sorted({c for values in self.by_class.values() for c in values})
+            lines += ["", f"{'precision@10 by class':<44}" + "".join(f"{c[:10]:>11}"
+                                                                     for c in classes)]
+            lines.extend(f"{name:<44}" + "".join(f"{values.get(c, float('nan')):11.3f}"
+                                                 for c in classes)
+                         for name, values in self.by_class.items())
         return "\n".join(lines)
 
 
@@ -98,6 +107,14 @@ def label_agreement(scores: np.ndarray, query_labels: Sequence[str], index_label
     index_labels = np.asarray(index_labels)
     found = index_labels[top_k(scores, k)]
     return float((found == np.asarray(query_labels)[:, None]).mean())
+
+
+def agreement_by_label(scores: np.ndarray, query_labels: Sequence[str],
+                       index_labels: Sequence[str], k: int = 10) -> dict[str, float]:
+    """:func:`label_agreement` per query label: which classes another framing breaks."""
+    wanted = np.asarray(query_labels)
+    shares = (np.asarray(index_labels)[top_k(scores, k)] == wanted[:, None]).mean(axis=1)
+    return {label: float(shares[wanted == label].mean()) for label in sorted(set(query_labels))}
 
 
 def vote_accuracy(queries: Features, index: Features, index_categories: Sequence[str],
@@ -179,7 +196,8 @@ def _category_rows(report: CatalogueReport, sets: dict[str, tuple], labels: Sequ
 def evaluate_catalogue(
     checkpoint: Path | None = None, products: str = "fashion-product-images",
     categories: str = "clothing-dataset-small", pairs: str = "street2shop-dev",
-    out_dir: Path | None = None, progress: bool = True, settings: Settings | None = None,
+    street: str = "ccp-street", out_dir: Path | None = None, progress: bool = True,
+    settings: Settings | None = None,
 ) -> CatalogueReport:
     """Colour and auto-category figures for the chosen model; writes JSON, table and plot."""
     settings = settings or load_settings()
@@ -219,7 +237,21 @@ def evaluate_catalogue(
             "clothing validation/ vs train/": (*val, *train, True),
             "clothing test/ vs train/+validation/": (*test, *both, False),
         }
+        others = other_photo_sets(
+            resolve_source(products, settings.data_dir) if products else None,
+            resolve_source(street, settings.data_dir) if street else None)
+        for name, items in others.items():
+            sets[f"{name} vs clothing train/+validation/"] = (*embed(items, name), *both, False)
         _category_rows(report, sets, loaded.labels)
+        for name, (queries, items, index, index_items, _) in sets.items():
+            if "clothing" in name:  # the ten classes, whichever photos ask
+                shares = agreement_by_label(blended(queries, index, 0.0),
+                                            [i.category for i in items],
+                                            [i.category for i in index_items])
+                report.by_class[name.split(" vs ")[0]] = shares
+                report.category[f"{name}: precision@10, mean over classes"] = float(
+                    np.mean(list(shares.values())))
+        report.setup.update({name: len(items) for name, items in others.items()})
         report.setup.update({name: len(items) for name, (_, items) in product_sets.items()})
     finally:
         embedder.close()
@@ -227,5 +259,7 @@ def evaluate_catalogue(
     save_resolved_config(out_dir / "catalogue.json", settings=settings, report=report)
     write_text_atomic(out_dir / "catalogue.txt", report.table() + "\n")
     plot_by_weight(report.colour, out_dir / "colour-weight.png")
+    if report.by_class:
+        plot_by_class(report.by_class, out_dir / "category-by-class.png")
     log.info("catalogue evaluation written to %s", out_dir)
     return report

@@ -40,6 +40,9 @@ class TrainConfig:
     jpeg_upsampling: str = "fast"
     categories: list[str] = field(default_factory=lambda: ["clothing-dataset-small"])
     category_column: str | None = None
+    # Product photos whose article types name one of the classes, trained on as those
+    # classes (their catalogue's training part): the classes in a studio's framing too.
+    mapped_products: str | None = None
     train_split: str = "train"
     validation_split: str = "validation"
     pairs: list[str] = field(default_factory=lambda: ["street2shop-dev"])

@@ -12,11 +12,13 @@ distractors, as the unseen pairs' do in the report.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fashion_search.catalog import CatalogItem, hash_split, open_catalog
 from fashion_search.training.config import TrainConfig
+from fashion_search.training.other_photos import per_category, product_photos
 from fashion_search.training.pairs import Pair, read_pairs, split_pairs
 
 log = logging.getLogger(__name__)
@@ -51,17 +53,6 @@ def pair_items(pair: Pair, source: str) -> tuple[CatalogItem, CatalogItem]:
 
 def _in_split(item: CatalogItem, split: str) -> bool:
     return item.split is None or item.split.lower().startswith(split.lower()[:3])
-
-
-def _per_category(items: list[CatalogItem], limit: int) -> list[CatalogItem]:
-    """At most ``limit`` photos of each category, in catalogue order."""
-    seen: dict[str, int] = {}
-    kept = []
-    for item in items:
-        seen[item.category] = seen.get(item.category, 0) + 1
-        if seen[item.category] <= limit:
-            kept.append(item)
-    return kept
 
 
 def load_pairs(source: Path, unseen: int, seed: int, limit: int | None
@@ -101,10 +92,18 @@ def load_training_data(config: TrainConfig, data_dir: Path) -> TrainingData:
         train = [i for i in items if _in_split(i, config.train_split)]
         validation = [i for i in items if _in_split(i, config.validation_split)]
         if config.limit:
-            train, validation = _per_category(train, config.limit), _per_category(validation,
+            train, validation = per_category(train, config.limit), per_category(validation,
                                                                                  config.limit)
         train_items += [i for i in train if i.category]
         validation_items += [i for i in validation if i.category]
+    if config.mapped_products:  # at most as many studio photos of a class as everyday ones
+        have = Counter(i.category for i in train_items)
+        mapped = product_photos(resolve_source(config.mapped_products, data_dir), "train")
+        taken: Counter[str] = Counter()
+        for item in mapped:
+            if taken[item.category] < have[item.category]:
+                taken[item.category] += 1
+                train_items.append(item)
     data.labels = sorted({i.category for i in train_items})
     index = {label: n for n, label in enumerate(data.labels)}
     data.categorised = train_items

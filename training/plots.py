@@ -90,3 +90,20 @@ def plot_match_scale(scale: SameItemScale, weight: float, path: Path) -> Path:
     axis.grid(alpha=0.3)
     axis.legend()
     return _save(plt, figure, path)
+
+
+def plot_by_class(rows: Mapping[str, Mapping[str, float]], path: Path,
+                  title: str = "category precision@10 by class") -> Path:
+    """Grouped bars: one group per class, one bar per set of photos."""
+    plt = _pyplot()
+    classes = sorted({c for values in rows.values() for c in values})
+    figure, axis = plt.subplots(figsize=(10, 5))
+    width = 0.8 / max(1, len(rows))
+    for n, (name, values) in enumerate(rows.items()):
+        axis.bar([x + n * width for x in range(len(classes))],
+                 [values.get(c, 0.0) for c in classes], width, label=name)
+    axis.set_xticks([x + 0.4 - width / 2 for x in range(len(classes))], classes, rotation=30)
+    axis.set(title=title, ylabel="precision@10", ylim=(0, 1))
+    axis.grid(alpha=0.3, axis="y")
+    axis.legend(fontsize=7)
+    return _save(plt, figure, path)

@@ -76,3 +76,20 @@ def test_relative_sources_are_read_under_the_data_folder(street2shop_dir):
     config = TrainConfig(categories=[], pairs=["street2shop-dev"], limit=5)
     data = load_training_data(config, street2shop_dir.parent)
     assert data.pair_count == 5 + 4 and len(data.queries) == 1  # a fifth of 5 validates
+
+
+def test_mapped_products_train_as_the_classes_at_most_as_often_as_everyday_photos(
+        clothing_dir, products_dir):
+    from collections import Counter
+
+    from fashion_search.catalog import hash_split
+
+    config = TrainConfig(categories=[str(clothing_dir)], pairs=[], train_pairs=[],
+                         mapped_products=str(products_dir))
+    data = load_training_data(config, clothing_dir.parent)
+    studio = [i for i in data.categorised if i.path.is_relative_to(products_dir)]
+    everyday = Counter(i.category for i in data.categorised if i not in studio)
+    assert len(data.labels) == 10  # no article type became a label of its own
+    assert studio and {hash_split(i.id) for i in studio} == {"train"}
+    assert all(n <= everyday[c] for c, n in Counter(i.category for i in studio).items())
+    assert Counter(i.category for i in studio)["t-shirt"] == everyday["t-shirt"]  # capped
