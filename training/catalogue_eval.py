@@ -196,7 +196,7 @@ def _category_rows(report: CatalogueReport, sets: dict[str, tuple], labels: Sequ
 def evaluate_catalogue(
     checkpoint: Path | None = None, products: str = "fashion-product-images",
     categories: str = "clothing-dataset-small", pairs: str = "street2shop-dev",
-    street: str = "ccp-street", out_dir: Path | None = None, progress: bool = True,
+    worn: str = "ccp-street", out_dir: Path | None = None, progress: bool = True,
     settings: Settings | None = None,
 ) -> CatalogueReport:
     """Colour and auto-category figures for the chosen model; writes JSON, table and plot."""
@@ -239,7 +239,7 @@ def evaluate_catalogue(
         }
         others = other_photo_sets(
             resolve_source(products, settings.data_dir) if products else None,
-            resolve_source(street, settings.data_dir) if street else None)
+            resolve_source(worn, settings.data_dir) if worn else None)
         for name, items in others.items():
             sets[f"{name} vs clothing train/+validation/"] = (*embed(items, name), *both, False)
         _category_rows(report, sets, loaded.labels)
