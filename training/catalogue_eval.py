@@ -4,8 +4,9 @@ Everything runs in-process on the exported graph and the server's own colour
 descriptor, on photos kept out of the index: a tenth of the product catalogue
 for choosing (``validation``), another tenth reported once (``test``); the
 unseen street-to-shop pairs; clothing-dataset-small ``validation/`` (choosing)
-and ``test/`` (reported once). Scores are computed exactly as a flat Milvus
-index ranks them (see ``vectordb/vectors.py``).
+and ``test/`` (reported once); and the ten classes in other framings (worn
+garments, studio products: ``training/other_photos.py``), by class. Scores are
+computed exactly as a flat Milvus index ranks them (see ``vectordb/vectors.py``).
 """
 
 from __future__ import annotations
