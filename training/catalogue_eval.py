@@ -102,19 +102,23 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+def _shares(scores: np.ndarray, query_labels: Sequence[str], index_labels: Sequence[str],
+            k: int) -> np.ndarray:
+    """Per query, the share of its top ``k`` that carry its label."""
+    found = np.asarray(index_labels)[top_k(scores, k)]
+    return (found == np.asarray(query_labels)[:, None]).mean(axis=1)
+
+
 def label_agreement(scores: np.ndarray, query_labels: Sequence[str], index_labels: Sequence[str],
                     k: int = 10) -> float:
     """Mean share of each query's top ``k`` that carry its label."""
-    index_labels = np.asarray(index_labels)
-    found = index_labels[top_k(scores, k)]
-    return float((found == np.asarray(query_labels)[:, None]).mean())
+    return float(_shares(scores, query_labels, index_labels, k).mean())
 
 
 def agreement_by_label(scores: np.ndarray, query_labels: Sequence[str],
                        index_labels: Sequence[str], k: int = 10) -> dict[str, float]:
     """:func:`label_agreement` per query label: which classes another framing breaks."""
-    wanted = np.asarray(query_labels)
-    shares = (np.asarray(index_labels)[top_k(scores, k)] == wanted[:, None]).mean(axis=1)
+    shares, wanted = _shares(scores, query_labels, index_labels, k), np.asarray(query_labels)
     return {label: float(shares[wanted == label].mean()) for label in sorted(set(query_labels))}
 
 

@@ -114,7 +114,7 @@ def worn_garments(source: Path, split: str) -> list[CatalogItem]:
     return items
 
 
-def other_photo_sets(products: Path | None, street: Path | None
+def other_photo_sets(products: Path | None, worn: Path | None
                      ) -> dict[str, list[CatalogItem]]:
     """The four sets by name: products and worn garments, choosing and reported once.
 
@@ -122,10 +122,10 @@ def other_photo_sets(products: Path | None, street: Path | None
     """
     sets = {}
     for split, said in (("validation", "choosing"), ("test", "report once")):
-        if products:
-            sets[f"products as classes ({said})"] = product_photos(products, split)
-        if street:
-            sets[f"worn garments ({said})"] = worn_garments(street, split)
-        if split == "validation":
-            sets = {name: per_category(items, CHOOSING_PER_CLASS) for name, items in sets.items()}
+        cap = CHOOSING_PER_CLASS if split == "validation" else None
+        for name, source, read in (("products as classes", products, product_photos),
+                                   ("worn garments", worn, worn_garments)):
+            if source:
+                items = read(source, split)
+                sets[f"{name} ({said})"] = per_category(items, cap) if cap else items
     return {name: items for name, items in sets.items() if items}
