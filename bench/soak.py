@@ -28,7 +28,7 @@ from fashion_search.bench.process_memory import program_is, resident_mb
 from fashion_search.bench.throughput import bench_photos
 from fashion_search.config import Settings, load_settings
 from fashion_search.export.run import ensure_model
-from fashion_search.serve import ensure_server
+from fashion_search.serving.serve import ensure_server
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from fashion_search.export.run import ensure_model
 from fashion_search.onnx_graph import onnx_session
 from fashion_search.pixel_buffers import PixelBuffer, decoded_ahead
 from fashion_search.preprocessing import preprocess_photos
-from fashion_search.search import VisualSearch
-from fashion_search.serve import ensure_server
+from fashion_search.serving.search import VisualSearch
+from fashion_search.serving.serve import ensure_server
 from fashion_search.vectordb.indexing import resolve_catalog
 from fashion_search.vectordb.lifecycle import rebuild
 from fashion_search.vectordb.schema import VECTOR_FIELD, CollectionInfo, collection_name

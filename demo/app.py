@@ -36,7 +36,7 @@ from fashion_search.errors import (
     TritonUnavailable,
 )
 from fashion_search.images import MAX_BYTES, load_image
-from fashion_search.search import AUTO, VisualSearch
+from fashion_search.serving.search import AUTO, VisualSearch
 
 log = logging.getLogger(__name__)
 

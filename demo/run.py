@@ -13,8 +13,8 @@ from fashion_search.demo.app import build_app
 from fashion_search.demo.launch import EXAMPLES, catalogue_photos, example_photos, launch
 from fashion_search.errors import ConfigError, TritonUnavailable
 from fashion_search.export.served import ServedModel
-from fashion_search.search import VisualSearch
-from fashion_search.serve import ensure_server
+from fashion_search.serving.search import VisualSearch
+from fashion_search.serving.serve import ensure_server
 from fashion_search.vectordb.indexing import index, resolve_catalog
 from fashion_search.vectordb.lifecycle import catalog_key, live_collection
 from fashion_search.vectordb.store import CatalogStore

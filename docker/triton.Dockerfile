@@ -4,22 +4,17 @@
 # so the package is installed into the image's Python, with PyTorch and
 # torchvision for decoding (nvJPEG) and fitting photos on the GPU, and simplejpeg
 # (the contract's JPEG decoder, for the photos nvJPEG does not take): the versions
-# requirements.txt pins (the preprocessing parity was measured with them), whose
+# pyproject.toml pins (the preprocessing parity was measured with them), whose
 # PyPI wheels are CUDA 13 builds, so the base image is a CUDA 13 release (25.10:
 # CUDA 13.0, NVIDIA driver 575 or later).
 ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:25.10-py3
 FROM ${TRITON_IMAGE}
 ENV PIP_BREAK_SYSTEM_PACKAGES=1
 WORKDIR /opt/fashion-search
-COPY pyproject.toml README.md requirements.txt ./
-COPY fashion_search fashion_search
-COPY training training
-COPY export export
-COPY vectordb vectordb
-COPY demo demo
-COPY bench bench
-RUN pip install --no-cache-dir "numpy<2" "pillow>=10" "setuptools<81" \
-        $(grep -E '^((torch|torchvision)==|simplejpeg)' requirements.txt) \
+# the whole checkout (.dockerignore keeps data and environments out), so every component
+# folder is in the package
+COPY . .
+RUN pip install --no-cache-dir $(python3 docker/pins.py numpy pillow setuptools torch torchvision simplejpeg) \
  && pip install --no-cache-dir --no-deps --no-build-isolation .
 EXPOSE 8000 8001 8002
 # A batch of 256 photos' pixels (154 MB) passes from the preprocess model to the

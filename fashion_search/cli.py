@@ -41,18 +41,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.suite == "catalogue":
-        from fashion_search.training.catalogue_eval import evaluate_catalogue
+        from fashion_search.evaluation.catalogue import evaluate_catalogue
 
         found = evaluate_catalogue(checkpoint=args.checkpoint, out_dir=args.out)
         print(found.table())
         return 0
-    from fashion_search.served_eval import served_scores
-    from fashion_search.training.evaluate import evaluate
+    from fashion_search.evaluation.evaluate import evaluate
 
     report = evaluate(checkpoint=args.checkpoint, backbone=args.backbone, weights=args.weights,
                       pairs=args.pairs, categories=args.categories,
                       unseen_pairs=args.unseen_pairs, seed=args.seed, limit=args.limit,
-                      served_scores=served_scores if args.served else None, out_dir=args.out)
+                      served=args.served, out_dir=args.out)
     print(report.table())
     return 0 if report.served_matches in (None, True) else 1
 
@@ -93,13 +92,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from fashion_search.export.run import ensure_model
-    from fashion_search.serve import ServerOptions, TritonServer
+    from fashion_search.serving.serve import ServerOptions, TritonServer
 
     settings = load_settings()
     served = ensure_model(checkpoint=args.checkpoint, untuned=args.untuned, settings=settings)
     print(f"model: {served}", flush=True)
-    options = ServerOptions(grpc_port=args.grpc_port, http_port=args.http_port,
-                            metrics_port=args.metrics_port, cpu_layout=args.cpu_layout)
+    options = ServerOptions.at(settings, grpc_port=args.grpc_port, http_port=args.http_port,
+                               metrics_port=args.metrics_port, cpu_layout=args.cpu_layout)
     with TritonServer(settings, options) as server:
         print(f"Triton serving on gRPC {server.grpc_url}, HTTP {options.host}:{options.http_port}, "
               f"metrics {options.host}:{options.metrics_port} (Ctrl-C to stop)", flush=True)
@@ -114,7 +113,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from fashion_search.export.run import ensure_model
-    from fashion_search.serve import ensure_server
+    from fashion_search.serving.serve import ensure_server
     from fashion_search.vectordb.indexing import index, switch_back_catalog
 
     settings = load_settings()
@@ -148,7 +147,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     from fashion_search.catalog import read_photo
     from fashion_search.client import EmbeddingClient
-    from fashion_search.search import VisualSearch
+    from fashion_search.serving.search import VisualSearch
     from fashion_search.vectordb.filters import parse_where
     from fashion_search.vectordb.schema import MATCH_MEANING
     from fashion_search.vectordb.store import CatalogStore
@@ -295,9 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run Triton on the model repository")
     _add_model_flags(p)
-    p.add_argument("--grpc-port", type=int, default=8001)
-    p.add_argument("--http-port", type=int, default=8000)
-    p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--grpc-port", type=int,
+                   help="default: the port of $FASHION_SEARCH_TRITON_URL (127.0.0.1:8001)")
+    p.add_argument("--http-port", type=int, help="default: the gRPC port - 1")
+    p.add_argument("--metrics-port", type=int, help="default: the gRPC port + 1")
     p.add_argument("--cpu-layout", choices=CPU_LAYOUTS, default=CPU_LAYOUTS[0],
                    help="without a GPU: one model that decodes and embeds (fused), or the GPU "
                         "deployment's two models (stages)")

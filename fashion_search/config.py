@@ -97,6 +97,15 @@ class Settings:
                               f"{', '.join(PRECISIONS)}")
 
     @property
+    def triton_address(self) -> tuple[str, int]:
+        """(host, gRPC port) of ``triton_url``: where ``serve`` listens and the others call."""
+        host, _, port = self.triton_url.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65535:
+            raise ConfigError(f"{ENV_PREFIX}TRITON_URL is {self.triton_url!r}; give host:port, "
+                              "for example 127.0.0.1:8001")
+        return host or "127.0.0.1", int(port)
+
+    @property
     def model_repository(self) -> Path:
         """The built Triton model repository (configs + model), a build output."""
         if self.model_repository_dir:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fashion_search.config import ENV_PREFIX, PROJECT_ROOT, Settings
+from fashion_search.config import ENV_PREFIX, Settings
 
-DATA = Path(os.environ.get("FASHION_SEARCH_TEST_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+DATA = Settings().data_dir  # FASHION_SEARCH_DATA, as everything else reads it
 PRODUCTS = DATA / "fashion-product-images"
 CLOTHING = DATA / "clothing-dataset-small"
 STREET2SHOP = DATA / "street2shop-dev"
@@ -20,7 +20,7 @@ CATALOG_SIZE = 300
 
 
 # What a developer's shell may set that the tests keep: where the photos are.
-KEPT_SETTINGS = {ENV_PREFIX + "TEST_DATA", ENV_PREFIX + "DATA"}
+KEPT_SETTINGS = {ENV_PREFIX + "DATA"}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,11 +35,30 @@ def own_settings():
     os.environ.update(inherited)
 
 
+PHOTOS_OPTIONAL = "--photos-optional"
+_photos_optional = False
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(PHOTOS_OPTIONAL, action="store_true",
+                     help="skip, rather than fail, the tests that read the shared photos when they "
+                          "are missing (the fast loop on a machine without them)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _photos_optional
+    _photos_optional = config.getoption(PHOTOS_OPTIONAL)
+
+
 def require(path: Path) -> Path:
-    """The real photos a test reads; missing, the test fails (a skip would pass unseen)."""
+    """The real photos a test reads; missing, the test fails (a skip would pass unseen),
+    unless the run said the photos are optional."""
     if not path.exists():
-        pytest.fail(f"real test photos not found at {path}; put the shared data set there "
-                    "or set FASHION_SEARCH_TEST_DATA", pytrace=False)
+        message = (f"real test photos not found at {path}; put the shared data set there "
+                   "or set FASHION_SEARCH_DATA")
+        if _photos_optional:
+            pytest.skip(f"{message} ({PHOTOS_OPTIONAL})")
+        pytest.fail(message, pytrace=False)
     return path
 
 
@@ -90,7 +109,7 @@ def exported(settings, parity_photos):
 
 @pytest.fixture(scope="session")
 def triton(settings, exported):
-    from fashion_search.serve import ServerOptions, TritonServer
+    from fashion_search.serving.serve import ServerOptions, TritonServer
 
     port = int(settings.triton_url.rsplit(":", 1)[1])
     options = ServerOptions(grpc_port=port, http_port=free_port(), metrics_port=free_port())

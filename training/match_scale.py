@@ -19,10 +19,10 @@ from fashion_search import colour
 from fashion_search.checkpoint import LoadedModel, load_model, read_checkpoint, save_checkpoint
 from fashion_search.config import Settings, load_settings
 from fashion_search.errors import RecipeError
+from fashion_search.export.embedder import OnnxEmbedder
 from fashion_search.same_item import SameItemScale, fit_same_item
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.data import TrainingData, load_training_data
-from fashion_search.training.embedder import OnnxEmbedder
 from fashion_search.training.plots import plot_match_scale
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from fashion_search.catalog import open_catalog
 from fashion_search.client import EmbeddingClient
-from fashion_search.config import BATCH_SIZE, Settings, load_settings, save_resolved_config
+from fashion_search.config import BATCH_SIZE, KEEP_COLLECTIONS, Settings, load_settings, save_resolved_config
 from fashion_search.datasets import DEFAULT_CATALOG_URL, default_catalog
 from fashion_search.vectordb.lifecycle import (
-    KEEP,
     IndexReport,
     catalog_key,
     rebuild,
@@ -37,7 +36,7 @@ def index(
     milvus_uri: str | None = None,
     category_column: str | None = None,
     incremental: bool = False,
-    keep: int = KEEP,
+    keep: int = KEEP_COLLECTIONS,
     batch_size: int = BATCH_SIZE,
     limit: int | None = None,
     progress: bool = True,

@@ -38,8 +38,6 @@ from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
-KEEP = KEEP_COLLECTIONS
-
 
 @dataclass
 class IndexReport:
@@ -199,7 +197,7 @@ def prune(store: CatalogStore, keep: int, live: str, replaced: str | None = None
 
 
 def rebuild(items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore,
-            catalog: str = "", keep: int = KEEP, batch_size: int = BATCH_SIZE,
+            catalog: str = "", keep: int = KEEP_COLLECTIONS, batch_size: int = BATCH_SIZE,
             progress: bool = True) -> IndexReport:
     """Fill a new collection with the whole catalogue, check it, then make it live."""
     items = unique_ids(items)
@@ -259,7 +257,7 @@ def switch_back(store: CatalogStore) -> tuple[str, str]:
 
 
 def update(items: Sequence[CatalogItem], client: EmbeddingClient, store: CatalogStore,
-           catalog: str = "", keep: int = KEEP, batch_size: int = BATCH_SIZE,
+           catalog: str = "", keep: int = KEEP_COLLECTIONS, batch_size: int = BATCH_SIZE,
            progress: bool = True) -> IndexReport:
     """Bring the live collection in line with the catalogue, embedding only what changed.
 

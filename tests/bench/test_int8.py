@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from fashion_search.bench.int8 import TRAINED_QUERIES, paired_interval, trained_pairs
+from fashion_search.evaluation.evaluate import street_to_shop_set
 from fashion_search.training.data import pair_items
-from fashion_search.training.evaluate import street_to_shop_set
 from fashion_search.training.pairs import read_pairs
 from tests.conftest import STREET2SHOP, require
 

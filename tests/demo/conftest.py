@@ -9,7 +9,7 @@ from fashion_search.bench.page_latency import PAINTED
 from fashion_search.config import PROJECT_ROOT
 from fashion_search.demo.app import build_app
 from fashion_search.demo.launch import launch
-from fashion_search.search import VisualSearch
+from fashion_search.serving.search import VisualSearch
 from tests.conftest import free_port
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"

@@ -10,7 +10,7 @@ from fashion_search.demo.app import Page
 from fashion_search.demo.cards import literal
 from fashion_search.demo.query import Query
 from fashion_search.errors import ImageError, MilvusFailure
-from fashion_search.search import Results
+from fashion_search.serving.search import Results
 from fashion_search.vectordb.schema import Hit
 
 pytestmark = pytest.mark.unit

@@ -14,7 +14,7 @@ from gradio_client.utils import strip_invalid_filename_characters
 from fashion_search.catalog import open_catalog
 from fashion_search.demo.app import build_app
 from fashion_search.demo.launch import catalogue_photos, launch
-from fashion_search.search import VisualSearch
+from fashion_search.serving.search import VisualSearch
 from fashion_search.vectordb.lifecycle import rebuild
 from fashion_search.vectordb.store import CatalogStore
 from tests.conftest import free_port

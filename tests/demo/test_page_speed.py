@@ -7,7 +7,7 @@ import pytest
 from fashion_search.bench.page_latency import PageTiming, measure_page, padded_copy
 from fashion_search.demo.app import build_app
 from fashion_search.demo.launch import launch
-from fashion_search.search import VisualSearch
+from fashion_search.serving.search import VisualSearch
 from fashion_search.vectordb.store import CatalogStore
 from tests.conftest import free_port
 from tests.demo.conftest import ARTIFACTS

@@ -21,7 +21,7 @@ from fashion_search.export.repository import built_version
 from fashion_search.export.run import ensure_model, export
 from fashion_search.onnx_graph import graph_signature, onnx_session, read_metadata
 from fashion_search.preprocessing import PreprocessConfig, preprocess, preprocess_photos
-from fashion_search.serve import ensure_server
+from fashion_search.serving.serve import ensure_server
 from tests.conftest import free_port
 
 

@@ -7,7 +7,7 @@ import pytest
 from fashion_search import tensor_names
 from fashion_search.batch_slices import ROWS, run_in_slices, slice_rows
 from fashion_search.preprocessing import PreprocessConfig
-from tests.fashion_search.test_cpu_embedder import mean_colour_graph
+from tests.serving.test_cpu_embedder import mean_colour_graph
 
 pytestmark = pytest.mark.unit
 

@@ -103,8 +103,8 @@ def test_a_server_that_dies_while_serving_is_an_error_with_its_log(monkeypatch, 
     import subprocess
     import sys
 
-    from fashion_search import serve
     from fashion_search.export import run
+    from fashion_search.serving import serve
 
     class DyingServer(serve.TritonServer):
         """The real watch and report, on a process that exits as a crashed server would."""

@@ -54,7 +54,7 @@ def test_unseen_pairs_are_never_read_and_validation_pairs_come_from_the_training
 
 
 def test_validation_pairs_are_the_ones_evaluate_scores_as_unseen(street2shop_dir):
-    from fashion_search.training.evaluate import street_to_shop_set
+    from fashion_search.evaluation.evaluate import street_to_shop_set
 
     train_dir = street2shop_dir.parent / "street2shop-train"
     data = load_training_data(TrainConfig(categories=[], pairs=[]), street2shop_dir.parent)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from fashion_search.catalog import hash_split
-from fashion_search.training.catalogue_eval import agreement_by_label
+from fashion_search.evaluation.catalogue import agreement_by_label
 from fashion_search.training.other_photos import (
     CHOOSING_PER_CLASS,
     MIN_SHARE,

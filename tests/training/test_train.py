@@ -109,7 +109,7 @@ def test_export_installs_the_classifier_output(run, exported_trained):
 @pytest.fixture(scope="module")
 def trained_server(run, exported_trained):
     from fashion_search.client import EmbeddingClient
-    from fashion_search.serve import ServerOptions, TritonServer
+    from fashion_search.serving.serve import ServerOptions, TritonServer
 
     port = int(run[0].triton_url.rsplit(":", 1)[1])
     options = ServerOptions(grpc_port=port, http_port=free_port(), metrics_port=free_port())
@@ -135,11 +135,10 @@ def test_triton_answers_the_category_like_pytorch(run, trained_server, parity_ph
 
 
 def test_served_street_to_shop_figures_match_in_process(run, trained_server, street2shop_dir):
-    from fashion_search.served_eval import served_scores
-    from fashion_search.training.evaluate import evaluate
+    from fashion_search.evaluation.evaluate import evaluate
 
     report = evaluate(checkpoint=run[1] / MODEL, pairs=str(street2shop_dir), categories="",
-                      limit=40, served_scores=served_scores, out_dir=run[0].home / "evaluation",
+                      limit=40, served=True, out_dir=run[0].home / "evaluation",
                       progress=False, settings=run[0])
     assert report.served_matches
     trained = report.models[-1].street2shop
@@ -166,7 +165,7 @@ def test_the_model_carries_its_street_match_scale_to_the_server(run, trained_ser
 
 def test_search_within_the_category_the_photo_most_likely_shows(run, trained_server, clothing_dir):
     from fashion_search.catalog import open_catalog
-    from fashion_search.search import VisualSearch
+    from fashion_search.serving.search import VisualSearch
     from fashion_search.vectordb.lifecycle import rebuild
     from fashion_search.vectordb.store import CatalogStore
 

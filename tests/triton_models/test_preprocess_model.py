@@ -87,7 +87,7 @@ def test_the_model_imports_with_only_what_the_triton_image_installs(tmp_path):
 def initialised(monkeypatch):
     """Loads the model as Triton does and initialises an instance of the kind it is given."""
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", FakeBackend())
-    monkeypatch.delitem(sys.modules, "fashion_search.backend_errors", raising=False)
+    monkeypatch.delitem(sys.modules, "fashion_search.serving.backend_errors", raising=False)
     spec = importlib.util.spec_from_file_location("preprocess_model", MODEL)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

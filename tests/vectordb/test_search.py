@@ -3,7 +3,7 @@
 import pytest
 
 from fashion_search.errors import CatalogNotIndexed, UnknownCategory, UnknownLabel
-from fashion_search.search import VisualSearch
+from fashion_search.serving.search import VisualSearch
 from fashion_search.vectordb.schema import CollectionInfo, collection_name
 from fashion_search.vectordb.store import CatalogStore
 

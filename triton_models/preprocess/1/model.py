@@ -21,9 +21,9 @@ import json
 import triton_python_backend_utils as pb_utils
 
 from fashion_search import tensor_names
-from fashion_search.backend_errors import client_error
 from fashion_search.errors import ImageError
 from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
+from fashion_search.serving.backend_errors import client_error
 
 
 class TritonPythonModel:

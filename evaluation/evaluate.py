@@ -10,7 +10,7 @@ path (Triton embeddings, Milvus search) can be scored too: it must agree.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,14 @@ from fashion_search.catalog import CatalogItem, open_catalog
 from fashion_search.checkpoint import LoadedModel, choose_model, load_model, read_checkpoint
 from fashion_search.config import Settings, load_settings, save_resolved_config
 from fashion_search.errors import CatalogError
+from fashion_search.evaluation.served import served_scores
+from fashion_search.export.embedder import OnnxEmbedder
 from fashion_search.export.run import served_version
 from fashion_search.features import Features
 from fashion_search.files import write_text_atomic
 from fashion_search.same_item import SHOWN, SameItemScale
 from fashion_search.training.config import TrainConfig
 from fashion_search.training.data import load_pairs, pair_items, resolve_source
-from fashion_search.training.embedder import OnnxEmbedder
 from fashion_search.training.metrics import (
     precision_at_k,
     recall_at_k,
@@ -46,11 +47,6 @@ SERVED_TOLERANCE = 0.005
 # the street match scale on the unseen pairs: what the first result says against how often
 # it is right, and what the right product and a wrong first result read
 MATCH_KEYS = ("said@1, mean", "right@1, share", "right item, median", "wrong@1, mean")
-
-# (model, its checkpoint, street photos, product photos, settings, progress) -> scores
-ServedScores = Callable[[LoadedModel, "Path | None", list[CatalogItem], list[CatalogItem],
-                         Settings, bool], np.ndarray]
-
 
 @dataclass
 class StreetToShop:
@@ -230,7 +226,7 @@ def evaluate(
     unseen_pairs: int | None = None,
     seed: int | None = None,
     limit: int | None = None,
-    served_scores: ServedScores | None = None,
+    served: bool = False,
     out_dir: Path | None = None,
     progress: bool = True,
     settings: Settings | None = None,
@@ -239,9 +235,9 @@ def evaluate(
 
     ``checkpoint`` defaults to the trained model under the home folder; the
     data, split and untuned baseline default to the recipe that model was
-    trained with (``""`` skips a data set). ``served_scores`` (for example
-    :func:`fashion_search.served_eval.served_scores`) also scores street-to-shop
-    through the served path, which must agree with the in-process figures.
+    trained with (``""`` skips a data set). ``served`` also scores street-to-shop
+    through the served path (Triton, then Milvus), which must agree with the
+    in-process figures.
     """
     settings = settings or load_settings()
     recipe = TrainConfig()
@@ -271,7 +267,7 @@ def evaluate(
                "category queries": len(category.queries) if category else 0,
                "category index": len(category.index) if category else 0},
     )
-    if served_scores is not None and street is not None:
+    if served and street is not None:
         loaded = models[-1][1]
         scores = served_scores(loaded, checkpoint, street.queries, street.gallery, settings,
                                progress)

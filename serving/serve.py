@@ -19,7 +19,7 @@ import sysconfig
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fashion_search import triton_config as tc
@@ -27,7 +27,13 @@ from fashion_search.client import EmbeddingClient
 from fashion_search.config import CPU_LAYOUTS, ENV_PREFIX, ORT_THREADS_ENV, Settings, load_settings
 from fashion_search.errors import ConfigError, ServedModelMismatch, ServerError
 from fashion_search.files import atomic_dir
-from fashion_search.process_group import end_group, exit_reason, group_members, has_exited, stub_regions
+from fashion_search.serving.process_group import (
+    end_group,
+    exit_reason,
+    group_members,
+    has_exited,
+    stub_regions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,8 @@ RESCAN_INTERVAL_S = 2.0
 
 @dataclass
 class ServerOptions:
+    """How a server is started; :meth:`at` places it where the settings say it is."""
+
     grpc_port: int = 8001
     http_port: int = 8000
     metrics_port: int = 8002
@@ -62,6 +70,14 @@ class ServerOptions:
         if self.cpu_layout not in CPU_LAYOUTS:
             raise ConfigError(f"unknown CPU layout {self.cpu_layout!r}; use one of "
                               f"{', '.join(CPU_LAYOUTS)}")
+
+    @classmethod
+    def at(cls, settings: Settings, **overrides: object) -> ServerOptions:
+        """Listening on ``FASHION_SEARCH_TRITON_URL``: gRPC on its port, HTTP on the port
+        below and metrics above, unless ``overrides`` (the CLI's flags) say otherwise."""
+        host, port = settings.triton_address
+        options = cls(host=host, grpc_port=port, http_port=port - 1, metrics_port=port + 1)
+        return replace(options, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _pytriton_server_dir() -> Path:
@@ -379,9 +395,6 @@ def ensure_server(settings: Settings, stack: ExitStack,
             )
         log.info("using the Triton server already running at %s", settings.triton_url)
         return client
-    host, _, port = settings.triton_url.rpartition(":")
-    server = TritonServer(settings, ServerOptions(host=host or "127.0.0.1", grpc_port=int(port),
-                                                  http_port=int(port) - 1,
-                                                  metrics_port=int(port) + 1))
+    server = TritonServer(settings, ServerOptions.at(settings))
     stack.enter_context(server)
     return client

@@ -21,13 +21,13 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 from fashion_search import tensor_names
-from fashion_search.backend_errors import client_error
 from fashion_search.batch_slices import SPINNING, run_in_slices
 from fashion_search.config import ORT_THREADS_ENV
 from fashion_search.errors import ImageError
-from fashion_search.instance_board import InstanceBoard, thread_shares
 from fashion_search.pixel_buffers import PixelBuffer
 from fashion_search.preprocessing import PreprocessConfig, preprocess_photos
+from fashion_search.serving.backend_errors import client_error
+from fashion_search.serving.instance_board import InstanceBoard, thread_shares
 
 
 def _session(path, threads):

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from fashion_search.instance_board import (
+from fashion_search.serving.instance_board import (
     InstanceBoard,
     instance_slot,
     remove_stale_boards,
@@ -85,7 +85,7 @@ def test_closing_removes_the_board_once(tmp_path):
 
 
 def test_the_board_is_keyed_by_the_server_process_and_the_model(tmp_path, monkeypatch):
-    monkeypatch.setattr("fashion_search.instance_board.board_folder", lambda: tmp_path)
+    monkeypatch.setattr("fashion_search.serving.instance_board.board_folder", lambda: tmp_path)
     board = InstanceBoard.for_triton_instance(
         {"model_name": "decode_embed", "model_instance_name": "decode_embed_0_1"}, 2)
     assert board.path == tmp_path / f"fashion-search-{os.getppid()}-decode_embed.board"
@@ -101,7 +101,7 @@ def _dead_pid() -> int:
 
 
 def test_boards_of_killed_servers_are_removed_when_an_instance_starts(tmp_path, monkeypatch):
-    monkeypatch.setattr("fashion_search.instance_board.board_folder", lambda: tmp_path)
+    monkeypatch.setattr("fashion_search.serving.instance_board.board_folder", lambda: tmp_path)
     dead = [tmp_path / f"fashion-search-{_dead_pid()}-{model}.board"
             for model in ("decode_embed", "embedder")]
     running = tmp_path / f"fashion-search-{os.getpid()}-decode_embed.board"
@@ -124,7 +124,7 @@ def test_the_slot_is_the_instance_index_in_tritons_name(name, slot):
 
 def test_a_board_that_cannot_be_shared_leaves_the_instance_serving_alone(tmp_path, caplog):
     missing = tmp_path / "no-such-folder"
-    with caplog.at_level("WARNING", logger="fashion_search.instance_board"):
+    with caplog.at_level("WARNING", logger="fashion_search.serving.instance_board"):
         board = InstanceBoard("nowhere", 2, 0, missing)
     assert "will use every core" in caplog.text and str(missing) in caplog.text
     with board.running():

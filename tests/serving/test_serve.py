@@ -19,7 +19,7 @@ from fashion_search.client import EmbeddingClient
 from fashion_search.errors import EmbeddingError, ServerError, TritonUnavailable
 from fashion_search.export.parity import cosine_rows, torch_embed
 from fashion_search.preprocessing import PreprocessConfig, preprocess, preprocess_photos
-from fashion_search.serve import ServerOptions, TritonServer
+from fashion_search.serving.serve import ServerOptions, TritonServer
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def test_the_instances_share_a_board_that_goes_when_the_server_stops(settings, e
     import threading
     import time
 
-    from fashion_search.instance_board import board_folder
+    from fashion_search.serving.instance_board import board_folder
 
     options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
                             metrics_port=free_port())
@@ -276,7 +276,7 @@ def test_a_running_server_from_an_older_build_is_refused(client, settings, expor
 
     from fashion_search import triton_config as tc
     from fashion_search.errors import ServedModelMismatch
-    from fashion_search.serve import ensure_server
+    from fashion_search.serving.serve import ensure_server
 
     built = tc.read_config(settings.model_repository / tc.EMBEDDER / "config.pbtxt")
     tc.set_parameter(built, tc.TEMPLATES_PARAM, "0123456789ab")
@@ -307,7 +307,7 @@ def test_a_killed_server_takes_its_backend_processes_and_their_shared_memory_wit
         settings, exported, parity_photos, tmp_path):
     """Killed mid-request, tritonserver leaves its Python-backend processes stuck (about
     200 MB each) with their /dev/shm regions, until they are killed in turn."""
-    from fashion_search.instance_board import board_folder
+    from fashion_search.serving.instance_board import board_folder
 
     options = ServerOptions(grpc_port=free_port(), http_port=free_port(),
                             metrics_port=free_port())

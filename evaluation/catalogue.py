@@ -23,11 +23,11 @@ from fashion_search.catalog import CatalogItem, hash_split, open_catalog
 from fashion_search.category_vote import NEIGHBOURS, PRIOR_WEIGHT, TEMPERATURE, vote
 from fashion_search.checkpoint import choose_model, load_model
 from fashion_search.config import Settings, load_settings, save_resolved_config
+from fashion_search.evaluation.evaluate import street_to_shop_set, trained_with
+from fashion_search.export.embedder import OnnxEmbedder
 from fashion_search.features import Features
 from fashion_search.files import write_text_atomic
 from fashion_search.training.data import resolve_source
-from fashion_search.training.embedder import OnnxEmbedder
-from fashion_search.training.evaluate import street_to_shop_set, trained_with
 from fashion_search.training.metrics import recall_at_k, sorted_relevance
 from fashion_search.training.other_photos import other_photo_sets
 from fashion_search.training.plots import plot_by_class, plot_by_weight

@@ -21,8 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from fashion_search.instance_board import PREFIX as BOARD_PREFIX
-from fashion_search.instance_board import board_folder
+from fashion_search.serving.instance_board import PREFIX as BOARD_PREFIX
+from fashion_search.serving.instance_board import board_folder
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fashion_search.client import Features
-from fashion_search.training.catalogue_eval import (
+from fashion_search.evaluation.catalogue import (
     blended,
     label_agreement,
     reranked,

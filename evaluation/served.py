@@ -23,8 +23,8 @@ from fashion_search.client import EmbeddingClient
 from fashion_search.config import Settings
 from fashion_search.errors import CatalogError
 from fashion_search.export.run import ensure_model, served_version
-from fashion_search.search import VisualSearch
-from fashion_search.serve import ensure_server
+from fashion_search.serving.search import VisualSearch
+from fashion_search.serving.serve import ensure_server
 from fashion_search.vectordb.lifecycle import rebuild
 from fashion_search.vectordb.store import CatalogStore
 

@@ -45,9 +45,9 @@ def mean_colour_graph(options: ort.SessionOptions | None = None) -> ort.Inferenc
 @pytest.fixture
 def model(monkeypatch):
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", FakeBackend())
-    for name in ("fashion_search.backend_errors", "fashion_search.cpu_embedder"):
+    for name in ("fashion_search.serving.backend_errors", "fashion_search.serving.cpu_embedder"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    module = importlib.import_module("fashion_search.cpu_embedder")
+    module = importlib.import_module("fashion_search.serving.cpu_embedder")
     instance = module.TritonPythonModel()  # as initialize() leaves it, without a repository
     instance.session = instance.crowded = mean_colour_graph()
     instance.board = types.SimpleNamespace(running=contextlib.nullcontext,

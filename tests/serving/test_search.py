@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fashion_search.same_item import fit_same_item
-from fashion_search.search import read_matches
+from fashion_search.serving.search import read_matches
 from fashion_search.vectordb.schema import LOOK_ALIKE, SAME_ITEM, Hit
 from tests.fashion_search.test_same_item import street_and_shop
 

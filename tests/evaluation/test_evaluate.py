@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fashion_search.training.evaluate import evaluate
+from fashion_search.evaluation.evaluate import evaluate
 
 pytestmark = pytest.mark.integration
 

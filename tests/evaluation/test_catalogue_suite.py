@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from fashion_search.catalog import hash_split
-from fashion_search.training.catalogue_eval import evaluate_catalogue
+from fashion_search.evaluation.catalogue import evaluate_catalogue
 from fashion_search.training.other_photos import MIN_SHARE
 
 from ..conftest import DATA, require
