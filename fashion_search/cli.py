@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import shlex
 import signal
 import sys
 import time
@@ -18,6 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from fashion_search import colour
+from fashion_search.bench.suites import NO_TABLE, SUITES, run_suite, write_result
 from fashion_search.config import BATCH_SIZE, CPU_LAYOUTS, DEFAULT_BACKBONE, KEEP_COLLECTIONS, load_settings
 from fashion_search.errors import FashionSearchError, MissingInput
 from fashion_search.training.config import TrainConfig
@@ -192,51 +194,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.suite == "catalogue":
-        from fashion_search.bench.catalog_scale import bench_catalog
-
-        print(bench_catalog(catalog=args.photos, rows=args.rows or 100_000,
-                            server_uri=args.milvus_server,
-                            lite=not args.no_lite, indexes=args.index or ()))
-        return 0
-    if args.suite == "gpu-prepare":
-        from fashion_search.bench.gpu_check import prepare_bundle
-        from fashion_search.checkpoint import trained_model_path
-
-        settings = load_settings()
-        out = prepare_bundle(args.out, settings.data_dir, model=trained_model_path(settings))
-        print(f"GPU check bundle in {out}; on the GPU machine: python3 bench/gpu_check.py {out}")
-        return 0
-    if args.suite == "soak":
-        from fashion_search.bench.soak import bench_soak
-
-        print(bench_soak(photos=args.photos or load_settings().data_dir / "fashion-product-images"
-                         / "images", minutes=args.minutes))
-        return 0
-    if args.suite == "page":
-        from fashion_search.bench.page_latency import bench_page
-
-        print(bench_page(rows=args.rows or 10_000, clicks=args.clicks).table())
-        return 0
-    if args.suite == "load":
-        from fashion_search.bench.perf_analyzer import bench_load
-
-        print(bench_load(photos=args.photos, count=args.count))
-        return 0
-    if args.suite == "int8":
-        from fashion_search.bench.int8 import bench_int8
-
-        print(bench_int8())
-        return 0
-    if args.suite == "preprocessing":
-        from fashion_search.bench.preprocessing_parity import bench_preprocessing
-
-        print(bench_preprocessing(per_set=args.count, device=args.device))
-        return 0
-    from fashion_search.bench.throughput import bench
-
-    result = bench(photos=args.photos, count=args.count, collection_size=args.collection_size)
-    print(result.table())
+    table = run_suite(args.suite, photos=args.photos, count=args.count,
+                      collection_size=args.collection_size, rows=args.rows, clicks=args.clicks,
+                      minutes=args.minutes, milvus_server=args.milvus_server, lite=not args.no_lite,
+                      indexes=tuple(args.index or ()), device=args.device, out=args.out)
+    print(table)
+    if args.suite not in NO_TABLE:
+        results = args.results or load_settings().home / "bench"
+        print(f"written to {write_result(args.suite, table, args.command_line, results)}")
     return 0
 
 
@@ -342,9 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("bench", help="throughput and latency table")
-    p.add_argument("--suite", default="throughput",
-                   choices=["throughput", "catalogue", "preprocessing", "int8", "soak",
-                            "gpu-prepare", "page", "load"],
+    p.add_argument("--suite", default="throughput", choices=SUITES,
                    help="embedding paths and queries, catalogue search at scale, the tensor "
                         "(GPU) preprocessing path against the contract, the int8 graph against "
                         "the float one, the server's memory under minutes of load, or gather "
@@ -354,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=3.0, help="soak suite: how long to load")
     p.add_argument("--out", type=Path, default=Path("build/gpu-check"),
                    help="gpu-prepare: the bundle folder (ignored by git; copy it to the GPU machine)")
+    p.add_argument("--results", type=Path,
+                   help="folder the table is written to as SUITE.md with this command "
+                        "(default: $FASHION_SEARCH_HOME/bench; docs/results holds the committed ones)")
     p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "
                                                   "for the catalogue suite the product photos)")
     p.add_argument("--rows", type=int, help="catalogue suite: collection size (default 100,000); "
@@ -378,6 +344,7 @@ def _interrupt(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["fashion-search", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("onnx_ir", "onnxscript", "httpx", "torch", "pymilvus"):

@@ -17,7 +17,7 @@ from fashion_search.preprocessing import PreprocessConfig
 from fashion_search.tensor_preprocessing import fit_batch, preprocess_batch
 
 MODEL = PROJECT_ROOT / "triton_models" / "preprocess" / "1" / "model.py"
-# In requirements.txt but not in the Triton image, which installs this package
+# In pyproject.toml's dependencies but not in the Triton image, which installs this package
 # with numpy, Pillow, torch and torchvision only (docker/triton.Dockerfile).
 ABSENT_THERE = ("tritonclient", "grpc", "rapidjson", "google.protobuf", "pymilvus", "milvus_lite",
                 "gradio", "ray", "onnx", "onnxruntime", "onnxscript", "timm",
