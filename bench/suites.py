@@ -13,7 +13,7 @@ import os
 import platform
 from pathlib import Path
 
-from fashion_search.config import Settings, load_settings
+from fashion_search.config import PROJECT_ROOT, Settings, load_settings
 from fashion_search.files import write_text_atomic
 
 SUITES = ("throughput", "catalogue", "preprocessing", "int8", "soak", "gpu-prepare", "page", "load")
@@ -80,6 +80,7 @@ def machine() -> str:
 def write_result(suite: str, table: str, command: str, results_dir: Path) -> Path:
     """``results_dir/<suite>.md``: the command, the machine, the date, then the table."""
     today = datetime.date.today().isoformat()
+    table = table.replace(f"{PROJECT_ROOT}/", "")  # a path under the checkout, as a reader's own
     text = (f"# `{suite}` suite\n\nWritten by the bench; to measure again:\n\n"
             f"```bash\n{command}\n```\n\nRun on {today}: {machine()}.\n\n```text\n{table.rstrip()}\n```\n")
     return write_text_atomic(Path(results_dir) / f"{suite}.md", text)

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 CLIENTS = 8  # the row the targets compare; its stage rows say where the time goes
 # A query after the server idled this long: on a shared machine a photo's network then
-# takes milliseconds longer than back to back, whatever the cores did meanwhile (README).
+# takes milliseconds longer than back to back, whatever the cores did meanwhile (docs/benchmarks.md).
 IDLE_S = 0.1
 CONCURRENCY = (1, 2, 4, CLIENTS, 16)
 INTERLEAVED_PASSES = 5  # the in-process rows, whose ratio to the bare model is a target

@@ -47,7 +47,7 @@ ALL = "All categories"
 AUTO_LABEL = "Auto (what the photo most likely shows)"
 PREVIEW = 256  # pixels: the searched part is shown small
 CACHE_HOURS = 1  # uploads and result copies older than this leave Gradio's cache
-SLIDER_MAX = 0.3  # beyond it colour outweighs shape (README figures); the API takes up to 1
+SLIDER_MAX = 0.3  # beyond it colour outweighs shape (docs/training.md); the API takes up to 1
 DEFAULT_K = 12
 CSS = """
 #results .grid-wrap { max-height: none; min-height: 0; overflow-y: visible; }

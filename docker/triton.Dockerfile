@@ -17,7 +17,7 @@ COPY . .
 RUN pip install --no-cache-dir $(python3 docker/pins.py numpy pillow setuptools torch torchvision simplejpeg) \
  && pip install --no-cache-dir --no-deps --no-build-isolation .
 EXPOSE 8000 8001 8002
-# A batch of 256 photos' pixels (154 MB) passes from the preprocess model to the
+# A batch of 256 photos' pixels (well over 64 MB) passes from the preprocess model to the
 # embedder through Triton's CUDA memory pool: 1 GB on GPU 0 (the default is 64 MB).
 CMD ["tritonserver", "--model-repository=/models", "--strict-readiness=true", \
      "--cuda-memory-pool-byte-size=0:1073741824"]

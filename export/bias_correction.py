@@ -3,7 +3,7 @@
 Rounding a layer's weights changes its output by ``conv(x, W_int8 - W)``. The
 spread of that error is noise, but its mean over real photos is a fixed
 offset per output channel, and in this network those offsets add up: they were
-the larger part of the int8 graph's distance from the float one (README). This
+the larger part of the int8 graph's distance from the float one (docs/benchmarks.md). This
 module measures each offset on the calibration photos, with the layer's real
 inputs, and subtracts it from the layer's bias before quantization, the
 "bias correction" of Nagel et al., *Data-Free Quantization* (2019), in its

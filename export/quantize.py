@@ -5,10 +5,10 @@ activations uint8 with ranges calibrated on real catalogue photos (the
 99.999th percentile, not the extremes), written as QDQ pairs so onnxruntime
 fuses them into integer kernels. Two parts stay in float: the heads
 (projection and classifier, a sliver of the compute) and the first six
-convolutions (the stem and the first two blocks, at 112x112 and 56x56).
+convolutions (the stem and the first two blocks, at the two largest feature-map sizes).
 That is where int8 noise enters the network and then compounds: recipes
 compared on street photos of trained pairs and on the validation photos
-of clothing-dataset-small (README) put the float graph's first street
+of clothing-dataset-small (docs/benchmarks.md) put the float graph's first street
 result first in 74% of queries with every convolution quantized, 84% with
 three kept in float, 91% with six, 93% with nine (one calibration set for
 all four); six is the knee, at about three quarters of the fully quantized

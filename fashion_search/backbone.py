@@ -45,8 +45,8 @@ _BLOCK_KEY = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(.+)$")
 
 
 def native_size(name: str) -> int:
-    """The input size the backbone's ImageNet weights were trained at (Lite0 224, Lite1 240,
-    Lite2 260): the size of the contract it is fine-tuned and served with."""
+    """The input size the backbone's ImageNet weights were trained at (timm's pretrained config says):
+    the size of the contract it is fine-tuned and served with."""
     if name not in BACKBONES:
         raise BackboneError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     return int(timm.models.get_pretrained_cfg(BACKBONES[name][0]).input_size[-1])

@@ -3,8 +3,8 @@
 On a CPU the network's activations for a batch of 32 photos (51 MB for one
 tensor of its first layers) overflow the cores' caches, and every layer then
 streams them through memory. Run 4 photos at a time, the same batch went
-15-25% faster on the 2-core machine the project is tested on (README, section
-"Benchmark"). With more threads a call needs more photos to share among
+15-25% faster on the 2-core machine the project is tested on (docs/benchmarks.md).
+With more threads a call needs more photos to share among
 them, so a slice is two photos a thread, and at least four (measured on 2
 cores only: on many cores this keeps whole batches, as before). A GPU needs
 whole batches to stay busy, so a session on any other provider runs the

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-NEIGHBOURS = 10  # chosen on held-out validation photos (README)
+NEIGHBOURS = 10  # chosen on held-out validation photos (docs/training.md)
 TEMPERATURE = 0.05  # similarity differences of this size weigh e times more
-PRIOR_WEIGHT = 0.0  # share of the classifier where its names match; 0 won on validation (README)
+PRIOR_WEIGHT = 0.0  # share of the classifier where its names match; 0 won on validation (docs/training.md)
 
 
 def vote(categories: Sequence[str], scores: Sequence[float],

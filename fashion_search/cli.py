@@ -125,7 +125,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         return 0
     with contextlib.ExitStack() as stack:
         if not args.no_serve:
-            served = ensure_model(settings=settings)
+            served = ensure_model(checkpoint=args.checkpoint, untuned=args.untuned, settings=settings)
             print(f"model: {served}", flush=True)
             # the running server (if it serves this model), else one for this run
             ensure_server(settings, stack, expected_version=served.version)
@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-serve", action="store_true",
                    help="fail instead of starting Triton when none is running")
     p.add_argument("--switch-back", action="store_true", help="the collection live before, live again")
+    _add_model_flags(p)
     p.set_defaults(func=_cmd_index)
 
     p = sub.add_parser("search", help="find catalogue items that look like a photo")

@@ -29,7 +29,7 @@ DIM = HUE_BINS * (len(SATURATION_EDGES)) * 2 + len(GREY_EDGES) + 1
 STEP = 4  # every 4th pixel of the fitted photo: colour needs no detail
 BACKGROUND_DISTANCE = 0.12  # RGB distance (0..1.7) from the border colour that counts as background
 BACKGROUND_WEIGHT = 0.1
-DEFAULT_WEIGHT = 0.02  # chosen on validation photos and unseen pairs (README)
+DEFAULT_WEIGHT = 0.02  # chosen on validation photos and unseen pairs (docs/training.md)
 MAX_WEIGHT = 1.0
 
 

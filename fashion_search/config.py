@@ -100,7 +100,7 @@ class Settings:
     def triton_address(self) -> tuple[str, int]:
         """(host, gRPC port) of ``triton_url``: where ``serve`` listens and the others call."""
         host, _, port = self.triton_url.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65535:
+        if not port.isdigit() or not 1 < int(port) < 65535:  # HTTP below it, metrics above
             raise ConfigError(f"{ENV_PREFIX}TRITON_URL is {self.triton_url!r}; give host:port, "
                               "for example 127.0.0.1:8001")
         return host or "127.0.0.1", int(port)

@@ -101,7 +101,7 @@ def onnx_session(path: Path, threads: int = 0, device: str = "auto",
     ``threads=0`` lets onnxruntime use every core. ``spinning=False`` for a
     loop that decodes photos on other threads while the network runs: threads
     that spin between the network's steps take the cores the decoding needs
-    (evaluation ran 4-23% faster without, README "Benchmark").
+    (evaluation ran 4-23% faster without, docs/benchmarks.md).
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -188,7 +188,7 @@ class TritonServer:
 
     def __init__(self, settings: Settings | None = None, options: ServerOptions | None = None):
         self.settings = settings or load_settings()
-        self.options = options or ServerOptions()
+        self.options = options or ServerOptions.at(self.settings)
         self.process: subprocess.Popen | None = None
         self.log_path = self.settings.home / "triton" / "server.log"
         self._lock = threading.Lock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fashion_search.config import DEFAULT_BACKBONE
+from fashion_search.preprocessing import PreprocessConfig
 
 
 @dataclass
@@ -37,7 +38,7 @@ class TrainConfig:
     seed: int = 0
     # The contract's JPEG chroma upsampling ("fast" as nvJPEG, or "smooth" as PIL): the
     # model is trained on, and carries, the decode it will be served with.
-    jpeg_upsampling: str = "fast"
+    jpeg_upsampling: str = PreprocessConfig.jpeg_upsampling
     categories: list[str] = field(default_factory=lambda: ["clothing-dataset-small"])
     category_column: str | None = None
     # Product photos whose article types name one of the classes, trained on as those

@@ -17,6 +17,14 @@ def test_a_result_file_holds_the_command_the_machine_and_the_table(tmp_path):
     assert "cores usable" in text and "fused  41.0" in text
 
 
+def test_paths_under_the_checkout_are_written_relative_to_it(tmp_path):
+    from fashion_search.config import PROJECT_ROOT
+
+    table = f"model {PROJECT_ROOT}/artifacts/training/model.pt\n"
+    text = write_result("soak", table, "fashion-search bench --suite soak", tmp_path).read_text()
+    assert "model artifacts/training/model.pt" in text and str(PROJECT_ROOT) not in text
+
+
 def test_the_bench_command_writes_its_table_with_its_own_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "run_suite", lambda suite, **kwargs: f"{suite} {kwargs['count']} rows")
     assert cli.main(["bench", "--suite", "int8", "--count", "7", "--results", str(tmp_path)]) == 0

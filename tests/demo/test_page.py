@@ -164,7 +164,7 @@ def test_phone_width_shows_photo_and_results_without_sideways_scrolling(browser,
         assert box["width"] <= 390 and box["x"] >= 0
         assert len(captions(phone)) == 12
         shot(phone, "demo-phone")
-        phone.screenshot(path=str(ARTIFACTS / "demo-phone-top.png"),  # the README's
+        phone.screenshot(path=str(ARTIFACTS / "demo-phone-top.png"),  # the top of the page
                          clip={"x": 0, "y": 0, "width": 390, "height": 1700}, full_page=True)
     finally:
         phone.close()

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from fashion_search.client import Features
 from fashion_search.evaluation.catalogue import (
     blended,
     label_agreement,
@@ -11,6 +10,7 @@ from fashion_search.evaluation.catalogue import (
     top_k,
     vote_accuracy,
 )
+from fashion_search.features import Features
 
 pytestmark = pytest.mark.unit
 

@@ -26,14 +26,23 @@ def test_serve_listens_on_the_urls_port_with_http_below_and_metrics_above():
 
 
 @pytest.mark.unit
+def test_a_server_started_without_options_listens_where_the_url_says(tmp_path):
+    from fashion_search.serving.serve import TritonServer
+
+    server = TritonServer(Settings(triton_url="127.0.0.1:9101", home=tmp_path))
+    assert (server.options.grpc_port, server.options.http_port) == (9101, 9100)
+
+
+@pytest.mark.unit
 def test_the_serve_commands_flags_override_the_url():
     options = ServerOptions.at(Settings(triton_url="0.0.0.0:9001"), grpc_port=None, http_port=7000)
     assert (options.host, options.grpc_port, options.http_port) == ("0.0.0.0", 9001, 7000)
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("url", ["127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000"])
-def test_a_url_without_a_port_is_refused_by_name(url):
+@pytest.mark.parametrize("url", ["127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000",
+                                 "127.0.0.1:65535", "127.0.0.1:1"])
+def test_a_url_without_a_port_for_grpc_and_its_neighbours_is_refused_by_name(url):
     with pytest.raises(ConfigError, match="FASHION_SEARCH_TRITON_URL is .*give host:port"):
         ServerOptions.at(Settings(triton_url=url))
 
