@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run Triton on the model repository")
     _add_model_flags(p)
     p.add_argument("--grpc-port", type=int,
-                   help="default: the port of $FASHION_SEARCH_TRITON_URL (127.0.0.1:8001)")
+                   help="default: the port of $FASHION_SEARCH_TRITON_URL")
     p.add_argument("--http-port", type=int, help="default: the gRPC port - 1")
     p.add_argument("--metrics-port", type=int, help="default: the gRPC port + 1")
     p.add_argument("--cpu-layout", choices=CPU_LAYOUTS, default=CPU_LAYOUTS[0],

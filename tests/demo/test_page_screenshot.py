@@ -1,10 +1,7 @@
-"""The documentation's screenshot: the page on CC0 photos (clothing-dataset-small).
+"""The page on CC0 photos (clothing-dataset-small), the picture the README points to.
 
-The README shows ``docs/images/demo.png``; this test takes it afresh, into
-``test-artifacts/demo-cc0.png``, after checking that the page shows what the
-caption says. To refresh the committed one:
-
-    pytest tests/demo/test_page_screenshot.py && cp test-artifacts/demo-cc0.png docs/images/demo.png
+It is drawn into ``test-artifacts/demo-cc0.png`` (never committed: no photos
+in the repository) after checking that the page shows what the README says.
 """
 
 from __future__ import annotations
