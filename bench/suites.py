@@ -8,6 +8,7 @@ its benchmark figures as files). ``docs/results/`` holds the committed ones.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -16,7 +17,8 @@ from pathlib import Path
 from fashion_search.config import PROJECT_ROOT, Settings, load_settings
 from fashion_search.files import write_text_atomic
 
-SUITES = ("throughput", "catalogue", "preprocessing", "int8", "soak", "gpu-prepare", "page", "load")
+SUITES = ("throughput", "catalogue", "preprocessing", "int8", "soak", "gpu-prepare", "page", "load",
+          "garments")
 # suites whose output is not a table of figures (a bundle for the GPU machine)
 NO_TABLE = {"gpu-prepare"}
 
@@ -53,6 +55,10 @@ def run_suite(suite: str, *, photos: str | None = None, count: int = 500,
         from fashion_search.bench.perf_analyzer import bench_load
 
         return str(bench_load(photos=photos, count=count))
+    if suite == "garments":
+        from fashion_search.bench.garments import bench_garments
+
+        return bench_garments(count=min(count, 100), collection_size=collection_size).table()
     if suite == "int8":
         from fashion_search.bench.int8 import bench_int8
 
@@ -84,3 +90,36 @@ def write_result(suite: str, table: str, command: str, results_dir: Path) -> Pat
     text = (f"# `{suite}` suite\n\nWritten by the bench; to measure again:\n\n"
             f"```bash\n{command}\n```\n\nRun on {today}: {machine()}.\n\n```text\n{table.rstrip()}\n```\n")
     return write_text_atomic(Path(results_dir) / f"{suite}.md", text)
+
+
+def add_bench_flags(parser: argparse.ArgumentParser) -> None:
+    """The ``bench`` command's flags: one per suite setting."""
+    parser.add_argument("--suite", default="throughput", choices=SUITES,
+                        help="embedding paths and queries, catalogue search at scale, the tensor "
+                             "(GPU) preprocessing path against the contract, the int8 graph against "
+                             "the float one, the server's memory under minutes of load, or gather "
+                             "what bench/gpu_check.py needs on a GPU machine, or the demo page's "
+                             "click-to-results time in Chromium, or the 1-16 client sweep by "
+                             "Triton's perf_analyzer beside the project's own, or the garment "
+                             "finder's cost per query (whole photo vs --garment auto)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="soak suite: how long to load")
+    parser.add_argument("--out", type=Path, default=Path("build/gpu-check"),
+                        help="gpu-prepare: the bundle folder (ignored by git; copy it to the GPU machine)")
+    parser.add_argument("--results", type=Path,
+                        help="folder the table is written to as SUITE.md with this command "
+                             "(default: $FASHION_SEARCH_HOME/bench; docs/results holds the committed ones)")
+    parser.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "
+                                                       "for the catalogue suite the product photos)")
+    parser.add_argument("--rows", type=int, help="catalogue suite: collection size (default 100,000); "
+                                                 "page suite: catalogue items (default 10,000)")
+    parser.add_argument("--clicks", type=int, default=40, help="page suite: result clicks timed")
+    parser.add_argument("--milvus-server", help="catalogue suite: also measure this Milvus server URI")
+    parser.add_argument("--no-lite", action="store_true", help="catalogue suite: skip Milvus Lite")
+    parser.add_argument("--index", action="append",
+                        help="catalogue suite: only this index setup (FLAT, IVF_FLAT, HNSW, "
+                             "HNSW+cat, HNSW/16p); repeatable")
+    parser.add_argument("--count", type=int, default=500,
+                        help="photos (throughput), or photos per shared set (preprocessing)")
+    parser.add_argument("--device", default="cpu",
+                        help="preprocessing suite: where the tensor path runs (cpu, cuda)")
+    parser.add_argument("--collection-size", type=int, default=10_000)

@@ -105,6 +105,27 @@ class Page:
     # None when it cannot be read
     shown: Callable[[str], str | None] = str
 
+    def spot(self, query: Query) -> Query:
+        """The garments the finder sees on a new photo, the largest searched at once; the
+        whole photo when there is no finder, it sees none, or it cannot be reached."""
+        if self.search.finder is None:
+            return query
+        try:
+            return query.found(self.search.finder.find(query.read(self.max_bytes), query.name))
+        except FashionSearchError as err:  # the search itself then says what is wrong
+            log.warning("no garments found on %s: %s", query.name, err)
+            return query
+
+    def garments_view(self, query: Query | None) -> object:
+        """The photo with the garments found drawn on it, each box clickable."""
+        if query is None or not query.garments:
+            return gr.update(value=None, visible=False)
+        try:
+            image = load_image(Path(query.path).read_bytes(), name=query.name)
+        except (OSError, FashionSearchError):
+            return gr.update(value=None, visible=False)
+        return gr.update(value=(image, [(g.box, g.kind) for g in query.garments]), visible=True)
+
     def run(self, query: Query | None, category: str | None, k: float, weight: float,
             chosen: Sequence[Sequence[str] | None]) -> tuple[list, str, list, object]:
         """Gallery items, the message above them, the hits' (id, path) and the crop shown."""
@@ -143,7 +164,8 @@ class Page:
     @staticmethod
     def _message(query: Query, results, wanted: str | None, filters: dict) -> str:
         """The status line; every catalogue or upload name in it goes through ``literal``."""
-        part = " (the box you drew)" if query.box else ""
+        part = (f" (the {literal(query.garment)} found in it)" if query.garment
+                else " (the box you drew)" if query.box else "")
         where_text = ""
         if results.category:
             where_text = (f" in **{literal(results.category)}**"
@@ -168,8 +190,10 @@ def _header(search: VisualSearch, title: str) -> str:
     count, categories = search.store.count(), search.categories()
     version = search.client.info().version.replace("`", "")
     return (f"# {literal(title)}\nFind catalogue items that look like your photo: upload one, "
-            f"take one with the camera or paste one, then click two corners on it to search "
-            f"just that garment. Click a result to search from it. {count:,} items in "
+            f"take one with the camera or paste one. The garments found on it are drawn as "
+            f"boxes and the largest is searched; click another to search it, or click two "
+            f"corners on the photo to search inside your own box. Click a result to search "
+            f"from it. {count:,} items in "
             f"{len(categories)} categories; model `{version}`.")  # a code span is literal
 
 
@@ -213,6 +237,8 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                     back = gr.Button("← Back", elem_id="back", interactive=False, size="sm",
                                      min_width=80)
                     whole = gr.Button("Whole photo", elem_id="whole", size="sm", min_width=80)
+                garments = gr.AnnotatedImage(label="Garments found (click one to search it)",
+                                             height=340, visible=False, elem_id="garments")
                 searched = gr.Image(label="Searching this part", interactive=False, height=140,
                                     visible=False, elem_id="searched")
                 category = gr.Dropdown([ALL, AUTO_LABEL, *search.categories()], value=ALL,
@@ -238,7 +264,7 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
         shown = cached_copy(results)
         page = Page(search, list(labels), title_column(catalogue_labels), max_bytes, shown)
         controls = [category, k, shade, *dropdowns]
-        outputs = [photo, results, status, query, history, back, searched, hits]
+        outputs = [photo, results, status, query, history, back, searched, hits, garments]
 
         def show(current: Query | None, past: list[Query], values: Sequence,
                  photo_value=None) -> tuple:
@@ -246,13 +272,14 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                                                    values[3:])
             photo_value = shown(photo_value) if photo_value is not None else None
             return (gr.update() if photo_value is None else photo_value, items, message,
-                    current, past, gr.update(interactive=bool(past)), part, found)
+                    current, past, gr.update(interactive=bool(past)), part, found,
+                    page.garments_view(current))
 
         def new_photo(path, current, past, *values):
             if not path:
                 return show(None, past, values)
             name = Path(path).name
-            return show(Query.of(path, name), push(past, current), values)
+            return show(page.spot(Query.of(path, name)), push(past, current), values)
 
         def corner(evt: gr.SelectData, current, past, *values):
             if current is None:
@@ -261,7 +288,8 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                 clicked = current.click(*evt.index)  # a box already drawn stays until replaced
             except FashionSearchError as err:
                 return (gr.update(), gr.update(), f"**Could not search:** {literal(err)}",
-                        current.settled(), past, gr.update(), gr.update(), gr.update())
+                        current.settled(), past, gr.update(), gr.update(), gr.update(),
+                        gr.update())
             return show(clicked, past, values)
 
         def from_result(evt: gr.SelectData, found, current, past, *values):
@@ -270,7 +298,12 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
 
         def from_example(evt: gr.SelectData, current, past, *values):
             path = examples[evt.index]
-            return show(Query.of(path), push(past, current), values, photo_value=path)
+            return show(page.spot(Query.of(path)), push(past, current), values, photo_value=path)
+
+        def from_garment(evt: gr.SelectData, current, past, *values):
+            if current is None or not 0 <= evt.index < len(current.garments):
+                return show(current, past, values)
+            return show(current.pick(evt.index), push(past, current), values)
 
         def go_back(current, past, *values):
             if not past:
@@ -294,6 +327,7 @@ def build_app(search: VisualSearch, title: str = "Fashion visual search",
                     **order)
         photo.select(corner, state, outputs, **order)
         results.select(from_result, [hits, *state], outputs, **order)
+        garments.select(from_garment, state, outputs, **order)
         if examples:
             gallery.select(from_example, state, outputs, **order)
         back.click(go_back, state, outputs, **order)

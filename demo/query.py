@@ -7,12 +7,13 @@ the previous one and can be tested without a browser.
 
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fashion_search.errors import ImageError
-from fashion_search.images import MAX_BYTES, load_image
+from fashion_search.garments import MARGIN, Garment, crop_box, grown
+from fashion_search.images import MAX_BYTES
 
 MIN_BOX = 16  # pixels a side; a smaller box is a slip of the finger, not a garment
 HISTORY = 20  # searches "Back" can return to
@@ -26,6 +27,8 @@ class Query:
     name: str
     box: tuple[int, int, int, int] | None = None  # left, top, right, bottom, in photo pixels
     corner: tuple[int, int] | None = None  # the first corner of a box being drawn
+    garments: tuple[Garment, ...] = ()  # what the garment finder found on the photo
+    garment: str | None = None  # the kind whose box is searched (None: a box drawn, or none)
 
     @classmethod
     def of(cls, path: str | Path, name: str | None = None) -> Query:
@@ -42,11 +45,22 @@ class Query:
         if box[2] - box[0] < MIN_BOX or box[3] - box[1] < MIN_BOX:
             raise ImageError(f"the box is {box[2] - box[0]}x{box[3] - box[1]} pixels; click two "
                              f"opposite corners of the garment at least {MIN_BOX} pixels apart")
-        return replace(self, box=box, corner=None)
+        return replace(self, box=box, corner=None, garment=None)
 
     def whole(self) -> Query:
         """The same photo with no box, drawn or half-drawn."""
-        return replace(self, box=None, corner=None)
+        return replace(self, box=None, corner=None, garment=None)
+
+    def found(self, garments: Sequence[Garment]) -> Query:
+        """The finder's garments on the photo, the first (the largest) searched at once."""
+        query = replace(self, garments=tuple(garments))
+        return query.pick(0) if garments else query
+
+    def pick(self, index: int) -> Query:
+        """Search the ``index``-th garment found, inside its box with a shopper's margin."""
+        garment = self.garments[index]
+        box = grown(garment.box, MARGIN, *garment.photo_size)
+        return replace(self, box=box, corner=None, garment=garment.kind)
 
     def settled(self) -> Query:
         """Without a half-drawn box: what "Back" should return to."""
@@ -64,20 +78,8 @@ class Query:
             raise ImageError(f"{self.name}: the file is {size / 2**20:.0f} MB; "
                              f"upload a photo under {max_bytes // 2**20} MB")
         data = path.read_bytes()
-        return data if self.box is None else crop(data, self.box, self.name)
-
-
-def crop(data: bytes, box: tuple[int, int, int, int], name: str = "photo") -> bytes:
-    """The box of an upright photo, encoded as the JPEG a client would send."""
-    image = load_image(data, name=name)
-    left, top = max(box[0], 0), max(box[1], 0)
-    right, bottom = min(box[2], image.width), min(box[3], image.height)
-    if right - left < MIN_BOX or bottom - top < MIN_BOX:
-        raise ImageError(f"{name}: the box lies outside the {image.width}x{image.height} photo; "
-                         "draw it again")
-    out = io.BytesIO()
-    image.crop((left, top, right, bottom)).save(out, format="JPEG", quality=95)
-    return out.getvalue()
+        return data if self.box is None else crop_box(data, self.box, self.name,
+                                                      min_side=MIN_BOX)
 
 
 def push(history: list[Query], current: Query | None) -> list[Query]:

@@ -13,13 +13,16 @@ from fashion_search.demo.app import build_app
 from fashion_search.demo.launch import EXAMPLES, catalogue_photos, example_photos, launch
 from fashion_search.errors import ConfigError, TritonUnavailable
 from fashion_search.export.served import ServedModel
+from fashion_search.garment_client import GarmentClient
 from fashion_search.serving.search import VisualSearch
 from fashion_search.serving.serve import ensure_server
+from fashion_search.training.config import GarmentTrainConfig
 from fashion_search.vectordb.indexing import index, resolve_catalog
 from fashion_search.vectordb.lifecycle import catalog_key, live_collection
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
+TRAIN_TIME = "about 20 minutes on a 2-core CPU"
 
 
 @dataclass
@@ -72,6 +75,33 @@ def served_model(checkpoint: Path | None, untuned: bool, settings: Settings) -> 
     return ensure_model(checkpoint=checkpoint, untuned=untuned, settings=settings)
 
 
+def served_finder(settings: Settings, train: bool) -> None:
+    """Export the trained garment finder for the server (training one first when ``train``
+    and none is trained); the demo image has no PyTorch and uses what the server serves."""
+    try:
+        from fashion_search.export.garment_export import ensure_finder, finder_checkpoint
+    except ImportError:
+        return
+    street = settings.data_dir / GarmentTrainConfig.street
+    if train and not finder_checkpoint(settings).is_file() and street.is_dir():
+        from fashion_search.training.train_garments import train_garments
+
+        log.info("training the garment finder on %s once (%s)", street, TRAIN_TIME)
+        train_garments(settings=settings)
+    ensure_finder(settings)
+
+
+def garment_client(settings: Settings, stack: ExitStack) -> GarmentClient | None:
+    finder = GarmentClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
+    stack.callback(finder.close)
+    if finder.is_ready():
+        return finder
+    log.warning("the Triton server at %s serves no garment finder: photos are searched whole "
+                "(train one with `fashion-search train-garments`, then restart the server)",
+                settings.triton_url)
+    return None
+
+
 def demo(
     catalog: str | Path | None = None,
     host: str | None = None,
@@ -80,11 +110,14 @@ def demo(
     untuned: bool = False,
     reindex: bool = False,
     settings: Settings | None = None,
+    garments: bool = True,
 ) -> RunningDemo:
     """Bring everything up and start the page; returns once it answers (call ``wait()``)."""
     settings = settings or load_settings()
     path = resolve_catalog(catalog, settings).resolve()  # fail fast, before building anything
     served = served_model(checkpoint, untuned, settings)
+    if garments:
+        served_finder(settings, train=True)
     stack = ExitStack()
     try:
         client = ensure_server(settings, stack, expected_version=served.version)
@@ -99,7 +132,7 @@ def demo(
         else:
             log.info("catalogue %s is already indexed; reusing it", path)
         images = catalogue_photos(store)
-        search = VisualSearch(client, store)
+        search = VisualSearch(client, store, garment_client(settings, stack) if garments else None)
         examples = example_photos(settings, store.example_paths(EXAMPLES))
         app = build_app(search, examples=examples)
         launch(app, host or settings.demo_host, port or settings.demo_port, images)

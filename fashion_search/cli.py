@@ -19,10 +19,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from fashion_search import colour
-from fashion_search.bench.suites import NO_TABLE, SUITES, run_suite, write_result
+from fashion_search.bench.suites import NO_TABLE, add_bench_flags, run_suite, write_result
 from fashion_search.config import BATCH_SIZE, CPU_LAYOUTS, DEFAULT_BACKBONE, KEEP_COLLECTIONS, load_settings
 from fashion_search.errors import FashionSearchError, MissingInput
-from fashion_search.training.config import TrainConfig
+from fashion_search.training.config import GarmentTrainConfig, TrainConfig
 
 log = logging.getLogger("fashion_search")
 
@@ -41,12 +41,50 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_garments(args: argparse.Namespace) -> int:
+    from fashion_search.training.train_garments import train_garments
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(GarmentTrainConfig)
+                 if getattr(args, f.name) is not None}
+    result = train_garments(GarmentTrainConfig(**overrides), out_dir=args.out)
+    total = result.report[-1]
+    print(f"garment finder: {result.checkpoint} (threshold {result.threshold:.2f}); reporting "
+          f"tenth: box recall {total['recall']}, precision {total['precision']} (IoU 0.5, "
+          f"garments of 2%+ of the photo); by kind in {result.out_dir / 'report_boxes.csv'}")
+    print("next: fashion-search serve (exports it), then fashion-search garments PHOTO")
+    return 0
+
+
+def _cmd_garments(args: argparse.Namespace) -> int:
+    from fashion_search.catalog import read_photo
+    from fashion_search.garment_client import GarmentClient
+
+    settings = load_settings()
+    data = read_photo(Path(args.photo))
+    found = GarmentClient(settings.triton_url, settings.triton_timeout_s).find(data, args.photo)
+    if args.json:
+        print(json.dumps([g.to_json() for g in found], indent=2))
+        return 0
+    print(f"{'kind':<10}  {'score':>5}  {'share':>5}  box (left, top, right, bottom)")
+    for garment in found:
+        print(f"{garment.kind:<10}  {garment.score:5.2f}  {garment.share:5.1%}  {garment.box}")
+    if not found:
+        print("no garment found; search the whole photo")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.suite == "catalogue":
         from fashion_search.evaluation.catalogue import evaluate_catalogue
 
         found = evaluate_catalogue(checkpoint=args.checkpoint, out_dir=args.out)
         print(found.table())
+        return 0
+    if args.suite == "garments":
+        from fashion_search.evaluation.garments import evaluate_garments
+
+        print(evaluate_garments(checkpoint=args.checkpoint, limit=args.limit, out_dir=args.out)
+              .table())
         return 0
     from fashion_search.evaluation.evaluate import evaluate
 
@@ -93,12 +131,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from fashion_search.export.garment_export import ensure_finder
     from fashion_search.export.run import ensure_model
     from fashion_search.serving.serve import ServerOptions, TritonServer
 
     settings = load_settings()
     served = ensure_model(checkpoint=args.checkpoint, untuned=args.untuned, settings=settings)
     print(f"model: {served}", flush=True)
+    finder = ensure_finder(settings)
+    print(f"garment finder: {finder or 'none trained (fashion-search train-garments)'}", flush=True)
     options = ServerOptions.at(settings, grpc_port=args.grpc_port, http_port=args.http_port,
                                metrics_port=args.metrics_port, cpu_layout=args.cpu_layout)
     with TritonServer(settings, options) as server:
@@ -149,6 +190,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     from fashion_search.catalog import read_photo
     from fashion_search.client import EmbeddingClient
+    from fashion_search.garment_client import GarmentClient
     from fashion_search.serving.search import VisualSearch
     from fashion_search.vectordb.filters import parse_where
     from fashion_search.vectordb.schema import MATCH_MEANING
@@ -157,16 +199,21 @@ def _cmd_search(args: argparse.Namespace) -> int:
     settings = load_settings()
     photo = Path(args.photo)
     data = read_photo(photo)  # before any server is asked
+    finder = GarmentClient(settings.triton_url, settings.triton_timeout_s) if args.garment else None
     search = VisualSearch(EmbeddingClient(settings.triton_url, timeout_s=settings.triton_timeout_s),
-                          CatalogStore(settings.resolved_milvus_uri, settings.milvus_token))
+                          CatalogStore(settings.resolved_milvus_uri, settings.milvus_token), finder)
     results = search.find(data, k=args.k, category=args.category, name=str(photo),
-                          where=parse_where(args.where), colour_weight=args.colour_weight)
-    hits = results.hits
+                          where=parse_where(args.where), colour_weight=args.colour_weight,
+                          garment=args.garment)
+    hits, garment = results.hits, results.garment
     if args.json:
         print(json.dumps({"category": results.category, "suggestions": results.suggestions,
                           "colour_weight": results.colour_weight,
+                          "garment": garment.to_json() if garment else None,
                           "hits": [h.__dict__ for h in hits]}, indent=2))
         return 0
+    if garment:
+        print(f"searching the {garment.kind} at {garment.box} (score {garment.score:.2f})")
     if results.suggestions:
         print("looks like: " + ", ".join(f"{c} {p:.0%}" for c, p in results.suggestions))
     if results.category and results.category != args.category:
@@ -224,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run's last epoch")
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser("train-garments", help="train the garment finder on the street photos")
+    _add_config_flags(p, GarmentTrainConfig)
+    p.add_argument("--out", type=Path, help="run folder (default: $FASHION_SEARCH_HOME/garments)")
+    p.set_defaults(func=_cmd_train_garments)
+
     p = sub.add_parser("evaluate", help="retrieval quality: untuned vs trained, in-process and "
                                         "served")
     p.add_argument("--checkpoint", type=Path,
@@ -244,10 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score through Triton and Milvus (starts Triton if none runs)")
     p.add_argument("--out", type=Path, help="output folder (default: $FASHION_SEARCH_HOME/"
                                             "evaluation)")
-    p.add_argument("--suite", choices=["retrieval", "catalogue"], default="retrieval",
+    p.add_argument("--suite", choices=["retrieval", "catalogue", "garments"],
+                   default="retrieval",
                    help="retrieval: street-to-shop and category figures, untuned vs trained; "
                         "catalogue: colour agreement and recall by colour weight, auto-category "
-                        "accuracy, on held-out catalogue photos")
+                        "accuracy, on held-out catalogue photos; garments: street-to-shop whole "
+                        "vs --garment auto, category precision of the garments found")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("export", help="export a model to ONNX and build the Triton repository")
@@ -296,8 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--colour-weight", type=float, default=colour.DEFAULT_WEIGHT,
                    help="weight of colour similarity beside the shape's, 0..1 "
                         f"(default {colour.DEFAULT_WEIGHT:g}; 0 ignores colour)")
+    p.add_argument("--garment", help="search one garment of the photo: auto (the category's "
+                                     "kind, else the largest) or a kind (tops, shoes, ...)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("garments", help="the garments a photo shows: kind, box, score")
+    p.add_argument("photo")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_garments)
 
     p = sub.add_parser("demo", help="model, server, catalogue and the Gradio page, all in one")
     p.add_argument("--catalog", help="folder or CSV (default: the downloaded default catalogue)")
@@ -308,33 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("bench", help="throughput and latency table")
-    p.add_argument("--suite", default="throughput", choices=SUITES,
-                   help="embedding paths and queries, catalogue search at scale, the tensor "
-                        "(GPU) preprocessing path against the contract, the int8 graph against "
-                        "the float one, the server's memory under minutes of load, or gather "
-                        "what bench/gpu_check.py needs on a GPU machine, or the demo page's "
-                        "click-to-results time in Chromium, or the 1-16 client sweep by "
-                        "Triton's perf_analyzer beside the project's own")
-    p.add_argument("--minutes", type=float, default=3.0, help="soak suite: how long to load")
-    p.add_argument("--out", type=Path, default=Path("build/gpu-check"),
-                   help="gpu-prepare: the bundle folder (ignored by git; copy it to the GPU machine)")
-    p.add_argument("--results", type=Path,
-                   help="folder the table is written to as SUITE.md with this command "
-                        "(default: $FASHION_SEARCH_HOME/bench; docs/results holds the committed ones)")
-    p.add_argument("--photos", default=None, help="folder of photos (default: the catalogue; "
-                                                  "for the catalogue suite the product photos)")
-    p.add_argument("--rows", type=int, help="catalogue suite: collection size (default 100,000); "
-                                            "page suite: catalogue items (default 10,000)")
-    p.add_argument("--clicks", type=int, default=40, help="page suite: result clicks timed")
-    p.add_argument("--milvus-server", help="catalogue suite: also measure this Milvus server URI")
-    p.add_argument("--no-lite", action="store_true", help="catalogue suite: skip Milvus Lite")
-    p.add_argument("--index", action="append", help="catalogue suite: only this index setup "
-                                                    "(FLAT, IVF_FLAT, HNSW, HNSW+cat, HNSW/16p); repeatable")
-    p.add_argument("--count", type=int, default=500,
-                   help="photos (throughput), or photos per shared set (preprocessing)")
-    p.add_argument("--device", default="cpu",
-                   help="preprocessing suite: where the tensor path runs (cpu, cuda)")
-    p.add_argument("--collection-size", type=int, default=10_000)
+    add_bench_flags(p)
     p.set_defaults(func=_cmd_bench)
     return parser
 

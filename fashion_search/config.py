@@ -113,6 +113,11 @@ class Settings:
         return self.home / "model_repository"
 
     @property
+    def garment_repository(self) -> Path:
+        """The garment finder's built Triton repository, served beside the embedder's."""
+        return self.model_repository.with_name(self.model_repository.name + "_garments")
+
+    @property
     def int8(self) -> bool:
         """Whether the served graph is the int8 variant."""
         return self.precision == "int8"

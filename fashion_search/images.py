@@ -110,3 +110,15 @@ def load_image(data: bytes, name: str = "image", draft_size: int | None = None) 
     if image.width < 1 or image.height < 1:
         raise ImageError(f"{name}: the image has no pixels ({image.width}x{image.height})")
     return _to_rgb(image)
+
+
+def upright_size(data: bytes, name: str = "image") -> tuple[int, int]:
+    """(width, height) of the photo as :func:`load_image` turns it, read from its header."""
+    try:
+        with Image.open(io.BytesIO(data), formats=_openers()) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1) if hasattr(image, "getexif") else 1
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as err:
+        raise ImageError(f"{name}: not a readable image ({err}); upload a JPEG, PNG or WebP "
+                         "photo") from err
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)

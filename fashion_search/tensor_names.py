@@ -20,5 +20,13 @@ MODEL_VERSION_PARAM = "model_version"
 METRIC_PARAM = "metric"
 LABELS_PARAM = "labels"
 SAME_ITEM_PARAM = "same_item"  # a street photo's match scale (same_item.py)
+# The garment finder, served from a repository of its own beside the embedder's.
+FINDER = "find_garments"  # photo bytes in, a box, score and share per garment kind out
+FINDER_NETWORK = "garment_finder"
+FINDER_PREPROCESS = "preprocess_garments"
+GARMENT_BOXES = "garment_boxes"
+GARMENT_SCORES = "garment_scores"
+GARMENT_SHARES = "garment_shares"
+FINDER_PARAM = "finder"  # the finder's settings: kinds' threshold, smallest share, version
 
 __all__ = [name for name in dir() if name.isupper()]

@@ -14,9 +14,12 @@ from fashion_search.client import EmbeddingClient
 from fashion_search.errors import (
     CatalogNotIndexed,
     CollectionMismatch,
+    ConfigError,
     EmbeddingError,
     ImageError,
 )
+from fashion_search.garment_client import GarmentClient
+from fashion_search.garments import MARGIN, Garment, choose_garment, crop_box
 from fashion_search.same_item import SameItemScale
 from fashion_search.vectordb.schema import SAME_ITEM, CollectionInfo, Hit
 from fashion_search.vectordb.store import CatalogStore
@@ -57,12 +60,15 @@ class Results:
     suggestions: list[tuple[str, float]] = field(default_factory=list)  # (category, share)
     category: str | None = None  # the category searched within
     colour_weight: float = 0.0  # the weight applied (0 when the server gives no colour)
+    garment: Garment | None = None  # the garment searched, when one of the photo's was
+    garments: list[Garment] = field(default_factory=list)  # all the finder found
 
 
 @dataclass
 class VisualSearch:
     client: EmbeddingClient
     store: CatalogStore
+    finder: GarmentClient | None = None  # finds the garments to search one of
 
     def categories(self) -> list[str]:
         return self.store.categories()
@@ -70,7 +76,8 @@ class VisualSearch:
     def find(self, photo: bytes, k: int = 10, category: str | None = None,
              name: str = "photo", suggestions: int = 3,
              where: Mapping[str, Sequence[str]] | None = None,
-             colour_weight: float = colour.DEFAULT_WEIGHT) -> Results:
+             colour_weight: float = colour.DEFAULT_WEIGHT, garment: str | None = None
+             ) -> Results:
         """Top ``k`` look-alikes and the catalogue categories the photo most likely shows.
 
         ``category="auto"`` searches within the most likely one, as voted by the
@@ -80,6 +87,10 @@ class VisualSearch:
         "auto". ImageError names the photo if it is unreadable.
         """
         weight = colour.check_weight(colour_weight)
+        chosen, garments = None, []
+        if garment:
+            chosen, garments = self.find_garment(photo, garment, category, name)
+            photo = crop_box(photo, chosen.box, name, MARGIN)
         try:
             found = self.client.features([photo])
         except EmbeddingError as err:
@@ -100,7 +111,15 @@ class VisualSearch:
                                  colour=shade, colour_weight=weight)
         applied = effective_weight(shade, weight, live.colour_dim)
         hits = read_matches(hits, self.client.info().same_item, applied)
-        return Results(hits, ranked[:suggestions], category or None, applied)
+        return Results(hits, ranked[:suggestions], category or None, applied, chosen, garments)
+
+    def find_garment(self, photo: bytes, want: str, category: str | None = None,
+                     name: str = "photo") -> tuple[Garment, list[Garment]]:
+        """(the garment to search, all found): ``want`` is "auto" or a kind (garments.py)."""
+        if self.finder is None:
+            raise ConfigError("searching one garment needs the garment finder's client")
+        found = self.finder.find(photo, name)
+        return choose_garment(found, want, category), found
 
     def live_collection(self) -> CollectionInfo:
         """The collection searched; refused when another model embedded it.

@@ -26,7 +26,7 @@ from fashion_search import triton_config as tc
 from fashion_search.client import EmbeddingClient
 from fashion_search.config import CPU_LAYOUTS, ENV_PREFIX, ORT_THREADS_ENV, Settings, load_settings
 from fashion_search.errors import ConfigError, ServedModelMismatch, ServerError
-from fashion_search.files import atomic_dir
+from fashion_search.serving.cpu_repository import build_cpu_repository, finder_repository
 from fashion_search.serving.process_group import (
     end_group,
     exit_reason,
@@ -107,49 +107,6 @@ def prepare_cpu_server(work_dir: Path) -> Path:
     return target
 
 
-def build_cpu_repository(source: Path, target: Path, options: ServerOptions) -> Path:
-    """Runtime copy of the built repository for a CPU: onnxruntime inside the Python backend.
-
-    Layout "fused" (the default) serves one model that decodes and embeds under the
-    ensemble's name and interface; "stages" keeps the GPU deployment's ensemble of two.
-    """
-    onnx_file = source / tc.EMBEDDER / "1" / "model.onnx"
-    if not onnx_file.is_file():
-        raise ServerError(
-            f"{onnx_file} is missing: the model repository {source} is not built; build it "
-            "with `fashion-search export`"
-        )
-    pre = tc.read_config(source / tc.PREPROCESS / "config.pbtxt")
-    embedder = tc.read_config(source / tc.EMBEDDER / "config.pbtxt")
-    ensemble = tc.read_config(source / tc.ENSEMBLE / "config.pbtxt")
-    with atomic_dir(target) as staging:
-        if options.cpu_layout == "fused":
-            name = tc.ENSEMBLE
-            config = tc.fused_cpu_model(ensemble, pre, embedder, options.fused_instances,
-                                        options.cpu_max_batch, options.cpu_preferred_batches,
-                                        options.cpu_queue_delay_us)
-        else:
-            name = tc.EMBEDDER
-            (staging / tc.ENSEMBLE / "1").mkdir(parents=True)
-            tc.write_config(staging / tc.ENSEMBLE / "config.pbtxt", ensemble)
-            shutil.copytree(source / tc.PREPROCESS, staging / tc.PREPROCESS,
-                            ignore=shutil.ignore_patterns("__pycache__", ".gitkeep"))
-            tc.write_config(staging / tc.PREPROCESS / "config.pbtxt",
-                            tc.cpu_variant(pre, options.preprocess_instances, options.cpu_max_batch,
-                                           queue_delay_us=options.cpu_queue_delay_us))
-            config = tc.cpu_variant(embedder, options.embedder_instances, options.cpu_max_batch,
-                                    options.cpu_preferred_batches, options.cpu_queue_delay_us)
-        model_dir = staging / name / "1"
-        model_dir.mkdir(parents=True)
-        tc.write_config(staging / name / "config.pbtxt", config)
-        shutil.copy2(Path(__file__).with_name("cpu_embedder.py"), model_dir / "model.py")
-        try:
-            os.link(onnx_file, model_dir / "model.onnx")
-        except OSError:
-            shutil.copy2(onnx_file, model_dir / "model.onnx")
-    return target
-
-
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the server gets SIGTERM if the process that started it dies, even by SIGKILL.
 
@@ -204,18 +161,20 @@ class TritonServer:
 
     def command(self) -> list[str]:
         opts, home = self.options, self.settings.home / "triton"
-        if (OFFICIAL_SERVER / "backends" / "onnxruntime").is_dir():
+        official = (OFFICIAL_SERVER / "backends" / "onnxruntime").is_dir()
+        if official:
             binary, backends = OFFICIAL_SERVER / "bin" / "tritonserver", OFFICIAL_SERVER / "backends"
             repository = self.settings.model_repository
         else:
             server = prepare_cpu_server(home)
             binary, backends = server / "bin" / "tritonserver", server / "backends"
-            repository = build_cpu_repository(
-                self.settings.model_repository, home / "model_repository", opts
-            )
+            repository = build_cpu_repository(self.settings.model_repository,
+                                              home / "model_repository", opts)
+        # the garment finder, when one is built, from a repository of its own
+        finder = finder_repository(self.settings.garment_repository, home, cpu=not official)
         (home / "cache").mkdir(parents=True, exist_ok=True)
         return [
-            str(binary), f"--model-repository={repository}",
+            str(binary), f"--model-repository={repository}", *finder,
             f"--backend-directory={backends}", f"--cache-directory={home / 'cache'}",
             f"--http-address={opts.host}", f"--http-port={opts.http_port}",
             f"--grpc-address={opts.host}", f"--grpc-port={opts.grpc_port}",

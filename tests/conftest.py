@@ -16,6 +16,8 @@ DATA = Settings().data_dir  # FASHION_SEARCH_DATA, as everything else reads it
 PRODUCTS = DATA / "fashion-product-images"
 CLOTHING = DATA / "clothing-dataset-small"
 STREET2SHOP = DATA / "street2shop-dev"
+STREET = DATA / "ccp-street"
+FINDER_EPOCHS = 8  # the tests' finder: a shorter recipe than the default, as good at the large kinds
 CATALOG_SIZE = 300
 
 
@@ -108,7 +110,26 @@ def exported(settings, parity_photos):
 
 
 @pytest.fixture(scope="session")
-def triton(settings, exported):
+def street_dir() -> Path:
+    return require(STREET)
+
+
+@pytest.fixture(scope="session")
+def finder(settings, street_dir):
+    """A garment finder trained on the street photos by a short recipe, exported beside the
+    embedder, so the session's server serves both."""
+    from fashion_search.export.garment_export import export_finder
+    from fashion_search.training.config import GarmentTrainConfig
+    from fashion_search.training.train_garments import train_garments
+
+    result = train_garments(GarmentTrainConfig(street=str(street_dir), epochs=FINDER_EPOCHS),
+                            settings=settings, progress=False)
+    export_finder(settings=settings, progress=False)
+    return result
+
+
+@pytest.fixture(scope="session")
+def triton(settings, exported, finder):
     from fashion_search.serving.serve import ServerOptions, TritonServer
 
     port = int(settings.triton_url.rsplit(":", 1)[1])
@@ -122,6 +143,16 @@ def client(triton):
     from fashion_search.client import EmbeddingClient
 
     client = EmbeddingClient(triton.grpc_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def garments(triton):
+    """A gRPC client of the served garment finder."""
+    from fashion_search.garment_client import GarmentClient
+
+    client = GarmentClient(triton.grpc_url)
     yield client
     client.close()
 

@@ -59,3 +59,21 @@ class TrainConfig:
 
     # Fields a resumed run may change without changing what is being trained.
     RESUMABLE_CHANGES = ("epochs", "max_steps", "device")
+
+
+@dataclass
+class GarmentTrainConfig:
+    """The finder's recipe; the defaults train in a few minutes on a 2-core CPU."""
+
+    street: str = "ccp-street"  # under the data folder unless absolute
+    backbone: str = DEFAULT_BACKBONE
+    width: int = 96
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 3e-3
+    tune_trunk: bool = True  # the trunk's last stage learns too (else the head alone: 3x faster)
+    trunk_lr_scale: float = 0.1  # the tuned trunk stage learns this much slower than the head
+    weight_decay: float = 1e-4
+    min_share: float = 0.01
+    seed: int = 0
+    limit: int | None = None  # at most this many photos per split (quick runs, tests)

@@ -43,12 +43,17 @@ def browser(play):
     opened.close()
 
 
+def open_page(browser, url: str, height: int = 1000):
+    """A desktop-width page, loaded."""
+    opened = browser.new_page(viewport={"width": 1280, "height": height})
+    opened.goto(url)
+    opened.wait_for_selector("#photo")
+    return opened
+
+
 @pytest.fixture
 def page(browser, page_url):
-    """A desktop-width page, loaded."""
-    opened = browser.new_page(viewport={"width": 1280, "height": 1000})
-    opened.goto(page_url)
-    opened.wait_for_selector("#photo")
+    opened = open_page(browser, page_url)
     yield opened
     opened.close()
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fashion_search.demo.query import HISTORY, MIN_BOX, Query, crop, push
+from fashion_search.demo.query import HISTORY, MIN_BOX, Query, push
 from fashion_search.errors import ImageError
+from fashion_search.garments import crop_box as crop
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,178 @@
+"""What finding the garment does to search, scored in-process on photos nothing trained on.
+
+Two questions. Street-to-shop: each unseen street photo searched whole against
+searched by its ``--garment auto`` crop, over the same products. Category: each
+garment the finder reports on the street photos' reporting tenth, cropped as a
+shopper's search would be, queries ``clothing-dataset-small`` (its kinds mapped
+onto the set's classes); the true boxes, cropped the same way, are the ceiling.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fashion_search.catalog import CatalogItem, open_catalog
+from fashion_search.checkpoint import choose_model
+from fashion_search.config import Settings, load_settings, save_resolved_config
+from fashion_search.errors import FashionSearchError
+from fashion_search.evaluation.evaluate import (
+    score_street_to_shop,
+    street_to_shop_set,
+    trained_with,
+)
+from fashion_search.export.embedder import OnnxEmbedder
+from fashion_search.export.garment_export import finder_checkpoint
+from fashion_search.files import write_text_atomic
+from fashion_search.garment_finder import GarmentFinder, load_finder
+from fashion_search.garments import AUTO, MARGIN, Garment, choose_garment, grown, read_garments
+from fashion_search.images import upright_size
+from fashion_search.preprocessing import preprocess
+from fashion_search.training.config import TrainConfig
+from fashion_search.training.data import resolve_source
+from fashion_search.training.garment_data import kind_truth, street_photos
+from fashion_search.training.metrics import precision_at_k, sorted_relevance
+
+log = logging.getLogger(__name__)
+
+# garment kind -> the clothing-dataset-small classes a search for it should bring
+CLOTHING_CLASSES = {
+    "tops": ("t-shirt", "shirt", "longsleeve"), "outerwear": ("outwear",),
+    "dresses": ("dress",), "skirts": ("skirt",), "trousers": ("pants",),
+    "shorts": ("shorts",), "shoes": ("shoes",), "hats": ("hat",),
+}
+
+
+@dataclass
+class GarmentReport:
+    setup: dict = field(default_factory=dict)
+    street2shop: dict[str, dict[str, float]] = field(default_factory=dict)  # whole / auto
+    cropped: int = 0  # street photos on which auto found a garment to crop
+    category: list[dict] = field(default_factory=list)  # per kind: finder and true boxes
+
+    def table(self) -> str:
+        lines = ["| street-to-shop (unseen) | " + " | ".join(next(iter(
+            self.street2shop.values()), {})) + " |"]
+        lines.append("|" + "---|" * (len(lines[0].split("|")) - 2))
+        for name, figures in self.street2shop.items():
+            lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in figures.values()) + " |")
+        lines += ["", f"auto found a garment to crop on {self.cropped} of "
+                  f"{self.setup.get('street2shop queries')} street photos", "",
+                  "| kind | finder crops | P@10 | true-box crops | P@10 |", "|---|---|---|---|---|"]
+        for row in self.category:
+            lines.append(f"| {row['kind']} | {row['finder crops']} | {row['finder P@10']:.3f} | "
+                         f"{row['true crops']} | {row['true P@10']:.3f} |")
+        return "\n".join(lines)
+
+
+def find_in_photo(finder: GarmentFinder, data: bytes, name: str) -> list[Garment]:
+    settings = finder.settings
+    pixels = torch.from_numpy(preprocess(data, settings.preprocessing, name))[None]
+    with torch.no_grad():
+        boxes, scores, shares = (t[0].numpy() for t in finder(pixels))
+    width, height = upright_size(data, name)
+    return read_garments(boxes, scores, shares, width, height, settings.preprocessing,
+                         settings.threshold, settings.min_share)
+
+
+def auto_crops(items: list[CatalogItem], finder: GarmentFinder, progress: bool = True
+               ) -> tuple[list[CatalogItem], int]:
+    """Each photo cropped to its ``--garment auto`` box (whole when none is found)."""
+    cropped, count = [], 0
+    for item in tqdm(items, desc="finding garments", unit="photo", disable=not progress):
+        try:
+            garment = choose_garment(find_in_photo(finder, item.read_bytes(), str(item.path)), AUTO)
+        except FashionSearchError:
+            cropped.append(item)
+            continue
+        count += 1
+        cropped.append(replace(item, bbox=grown(garment.box, MARGIN, *garment.photo_size)))
+    return cropped, count
+
+
+def garment_queries(street: Path, finder: GarmentFinder, progress: bool
+                    ) -> tuple[list[tuple[str, CatalogItem]], list[tuple[str, CatalogItem]]]:
+    """(finder crops, true-box crops) of the reporting tenth, each with its kind."""
+    truth = kind_truth(street)
+    found, true = [], []
+    for photo in tqdm(street_photos(street, ("test",)), desc="reporting tenth", unit="photo",
+                      disable=not progress):
+        data = photo.path.read_bytes()
+        for garment in find_in_photo(finder, data, photo.name):
+            if garment.kind in CLOTHING_CLASSES:
+                box = grown(garment.box, MARGIN, *garment.photo_size)
+                found.append((garment.kind, CatalogItem(photo.name, photo.path, garment.kind,
+                                                        bbox=box)))
+        for kind, known in truth.get(photo.name, {}).items():
+            if kind in CLOTHING_CLASSES and known.share >= 0.02:
+                width, height = upright_size(data)
+                box = grown(known.box, MARGIN, width, height)
+                true.append((kind, CatalogItem(photo.name, photo.path, kind, bbox=box)))
+    return found, true
+
+
+def _precision_by_kind(queries: list[tuple[str, CatalogItem]], embedder: OnnxEmbedder,
+                       index: np.ndarray, labels: np.ndarray, progress: bool, desc: str
+                       ) -> dict[str, tuple[int, float]]:
+    if not queries:
+        return {}
+    embedded, _ = embedder.embed([item for _, item in queries], desc, progress)
+    kinds = np.array([kind for kind, _ in queries])
+    relevant = np.stack([np.isin(labels, CLOTHING_CLASSES[k]) for k in kinds])
+    ranked = sorted_relevance(embedded @ index.T, relevant)
+    return {k: (int((kinds == k).sum()), precision_at_k(ranked[kinds == k], 10))
+            for k in CLOTHING_CLASSES if (kinds == k).any()} | {
+        "all": (len(kinds), precision_at_k(ranked, 10))}
+
+
+def evaluate_garments(checkpoint: Path | None = None, finder: Path | None = None,
+                      pairs: str = "street2shop-dev", categories: str = "clothing-dataset-small",
+                      street: str = "ccp-street", limit: int | None = None,
+                      out_dir: Path | None = None, progress: bool = True,
+                      settings: Settings | None = None) -> GarmentReport:
+    """Street-to-shop whole against auto crop, and category precision of found garments."""
+    settings = settings or load_settings()
+    recipe = TrainConfig()
+    choice = choose_model(checkpoint, settings=settings)
+    recipe_of = trained_with(choice.checkpoint)
+    found_by = load_finder(finder or finder_checkpoint(settings))
+    pairs_set = street_to_shop_set(resolve_source(pairs, settings.data_dir),
+                                   recipe_of.get("unseen_pairs", recipe.unseen_pairs),
+                                   recipe_of.get("seed", recipe.seed), limit)
+    report = GarmentReport(setup={"model": choice.describe(), "finder": found_by.settings.version,
+                                  "street2shop queries": len(pairs_set.queries),
+                                  "street2shop gallery": len(pairs_set.gallery)})
+    embedder = OnnxEmbedder(choice.load())
+    try:
+        gallery = embedder.embed(pairs_set.gallery, "product photos", progress)[0]
+        whole = embedder.embed(pairs_set.queries, "street photos, whole", progress)[0]
+        crops, report.cropped = auto_crops(pairs_set.queries, found_by, progress)
+        auto = embedder.embed(crops, "street photos, auto crop", progress)[0]
+        for name, queries in (("whole photo", whole), ("--garment auto", auto)):
+            report.street2shop[name] = score_street_to_shop(queries @ gallery.T, pairs_set)[0]
+        index_items = [i for i in open_catalog(resolve_source(categories, settings.data_dir))
+                       if (i.split or "").lower() != "test"]
+        index = embedder.embed(index_items, "clothing index", progress)[0]
+        labels = np.array([i.category for i in index_items])
+        by_finder, by_truth = garment_queries(resolve_source(street, settings.data_dir),
+                                              found_by, progress)
+        finder_p = _precision_by_kind(by_finder, embedder, index, labels, progress, "finder crops")
+        true_p = _precision_by_kind(by_truth, embedder, index, labels, progress, "true crops")
+    finally:
+        embedder.close()
+    for kind in [*CLOTHING_CLASSES, "all"]:
+        if kind in finder_p or kind in true_p:
+            report.category.append({"kind": kind,
+                                    "finder crops": finder_p.get(kind, (0, 0.0))[0],
+                                    "finder P@10": finder_p.get(kind, (0, 0.0))[1],
+                                    "true crops": true_p.get(kind, (0, 0.0))[0],
+                                    "true P@10": true_p.get(kind, (0, 0.0))[1]})
+    out_dir = Path(out_dir or settings.home / "evaluation")
+    save_resolved_config(out_dir / "garments.json", settings=settings, report=asdict(report))
+    write_text_atomic(out_dir / "garments.md", report.table() + "\n")
+    return report
