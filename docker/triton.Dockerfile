@@ -19,5 +19,7 @@ RUN pip install --no-cache-dir $(python3 docker/pins.py numpy pillow setuptools 
 EXPOSE 8000 8001 8002
 # A batch of 256 photos' pixels (well over 64 MB) passes from the preprocess model to the
 # embedder through Triton's CUDA memory pool: 1 GB on GPU 0 (the default is 64 MB).
-CMD ["tritonserver", "--model-repository=/models", "--strict-readiness=true", \
+# /garments: the garment finder's (`fashion-search export --garments`; empty: none trained).
+CMD ["tritonserver", "--model-repository=/models", "--model-repository=/garments", \
+     "--strict-readiness=true", \
      "--cuda-memory-pool-byte-size=0:1073741824"]

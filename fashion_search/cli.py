@@ -20,7 +20,14 @@ from pathlib import Path
 
 from fashion_search import colour
 from fashion_search.bench.suites import NO_TABLE, add_bench_flags, run_suite, write_result
-from fashion_search.config import BATCH_SIZE, CPU_LAYOUTS, DEFAULT_BACKBONE, KEEP_COLLECTIONS, load_settings
+from fashion_search.config import (
+    BATCH_SIZE,
+    CPU_LAYOUTS,
+    DEFAULT_BACKBONE,
+    KEEP_COLLECTIONS,
+    add_config_flags,
+    load_settings,
+)
 from fashion_search.errors import FashionSearchError, MissingInput
 from fashion_search.training.config import GarmentTrainConfig, TrainConfig
 
@@ -96,22 +103,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0 if report.served_matches in (None, True) else 1
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, config_type: type) -> None:
-    """One flag per config field, so the CLI and the dataclass never drift apart."""
-    defaults = config_type()
-    for spec in fields(config_type):
-        default = getattr(defaults, spec.name)
-        flag = "--" + spec.name.replace("_", "-")
-        kind = type(default) if default is not None else str
-        if "int" in str(spec.type) and default is None:
-            kind = int
-        if isinstance(default, list):
-            parser.add_argument(flag, nargs="*", default=None,
-                                help=f"(default: {' '.join(default) or 'none'})")
-        else:
-            parser.add_argument(flag, type=kind, default=None, help=f"(default: {default})")
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
     from fashion_search.catalog import photo_paths
     from fashion_search.export.run import export
@@ -122,6 +113,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if not path.exists():  # before any work: the ONNX export takes a while
             raise MissingInput(f"{path}: no such photo or folder for --parity-photos")
         photos.extend(photo_paths(path, 8) if path.is_dir() else [path])
+    if args.garments:
+        from fashion_search.export.garment_export import export_finder
+
+        found = export_finder(checkpoint=args.checkpoint, parity_photos=photos)
+        print(f"exported the garment finder {found.version} to {found.onnx_path}; parity on "
+              f"{found.photos} photos: scores within {found.max_score_diff:.1g}")
+        return 0
     result = export(checkpoint=args.checkpoint, untuned=args.untuned, backbone=args.backbone,
                     weights=args.weights, parity_photos=photos)
     print(f"exported {result.model_version} ({result.model}) to {result.onnx_path}")
@@ -266,13 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune the backbone (classifier + metric loss)")
-    _add_config_flags(p, TrainConfig)
+    add_config_flags(p, TrainConfig)
     p.add_argument("--out", type=Path, help="run folder (default: $FASHION_SEARCH_HOME/training)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last epoch")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("train-garments", help="train the garment finder on the street photos")
-    _add_config_flags(p, GarmentTrainConfig)
+    add_config_flags(p, GarmentTrainConfig)
     p.add_argument("--out", type=Path, help="run folder (default: $FASHION_SEARCH_HOME/garments)")
     p.set_defaults(func=_cmd_train_garments)
 
@@ -309,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", help=f"untuned backbone to export (default: {DEFAULT_BACKBONE})")
     p.add_argument("--weights", type=Path, help="untuned backbone weights file (no checkpoint)")
     p.add_argument("--parity-photos", nargs="*", help="photos or folders to check parity on")
+    p.add_argument("--garments", action="store_true", help="export the garment finder instead "
+                   "(--checkpoint: default $FASHION_SEARCH_HOME/garments/finder.pt)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("serve", help="run Triton on the model repository")

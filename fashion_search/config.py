@@ -6,6 +6,7 @@ these settings, so a shell, a test and a container all configure the same way.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -155,3 +156,25 @@ def save_resolved_config(path: Path, **sections: Any) -> Path:
     return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
+def _yes_no(text: str) -> bool:
+    if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
+        raise argparse.ArgumentTypeError(f"{text!r}: say true or false")
+    return text.lower() in ("true", "yes", "1")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_type: type) -> None:
+    """One flag per config field, so the CLI and the dataclass never drift apart."""
+    defaults = config_type()
+    for spec in fields(config_type):
+        default = getattr(defaults, spec.name)
+        flag = "--" + spec.name.replace("_", "-")
+        kind = type(default) if default is not None else str
+        if "int" in str(spec.type) and default is None:
+            kind = int
+        if isinstance(default, bool):
+            kind = _yes_no
+        if isinstance(default, list):
+            parser.add_argument(flag, nargs="*", default=None,
+                                help=f"(default: {' '.join(default) or 'none'})")
+        else:
+            parser.add_argument(flag, type=kind, default=None, help=f"(default: {default})")

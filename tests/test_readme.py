@@ -123,3 +123,24 @@ def test_every_setting_is_in_the_readme_settings_table():
     expected = _settings_variables()
     assert "FASHION_SEARCH_TRITON_URL" in expected and "FASHION_SEARCH_ORT_THREADS" in expected
     assert expected <= listed, f"settings missing from the README's table: {expected - listed}"
+
+
+@pytest.mark.integration
+def test_garments_grpc_example_returns_what_the_client_reads(garments, triton, street_dir,
+                                                            tmp_path):
+    page = (PROJECT_ROOT / "docs" / "garments.md").read_text()
+    code = re.search(r"<!-- garments-grpc-example -->\n```python\n(.*?)```", page, re.S).group(1)
+    script = tmp_path / "example.py"
+    kept = tmp_path / "scores.npy"
+    script.write_text(code + f"\nnp.save({str(kept)!r}, scores)\n")
+    photo = sorted((street_dir / "photos").glob("*.jpg"))[0]
+    env = {**os.environ, "FASHION_SEARCH_TRITON_URL": triton.grpc_url}
+    out = subprocess.run([sys.executable, str(script), str(photo)], env=env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    from fashion_search.garments import KINDS
+
+    assert out.strip() == f"({len(KINDS)}, 4) ({len(KINDS)},)"
+    scores = np.load(kept)
+    threshold = garments.settings().threshold
+    found = {g.kind for g in garments.find(photo.read_bytes())}
+    assert found <= {k for k, s in zip(KINDS, scores) if s >= threshold}
