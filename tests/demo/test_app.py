@@ -85,3 +85,50 @@ def test_a_result_whose_photo_cannot_be_shown_is_left_out_of_cards_and_clicks(tm
     gallery, message, found, _ = page.run(Query.of(photo), None, 10, 0.0, [])
     assert [path for path, _ in gallery] == ["/cache/c/0.jpg", "/cache/c/2.jpg"]
     assert found == [("0", "/c/0.jpg"), ("2", "/c/2.jpg")]  # a click's index finds its item
+
+
+class Finder:
+    """Stands in for the garment finder's client."""
+
+    def __init__(self, found=None, error: Exception | None = None):
+        self.found, self.error = found or [], error
+
+    def find(self, data, name="photo"):
+        if self.error:
+            raise self.error
+        return self.found
+
+
+class SearchWithFinder(FailingSearch):
+    def __init__(self, finder):
+        super().__init__(ImageError("unused"))
+        self.finder = finder
+
+
+def test_a_new_photos_largest_garment_is_searched_in_its_box_with_a_margin(tmp_path):
+    from fashion_search.garments import Garment
+
+    photo = tmp_path / "street.jpg"
+    photo.write_bytes(b"photo bytes")
+    found = [Garment("trousers", (100, 200, 200, 400), 0.9, 0.2, (330, 499)),
+             Garment("shoes", (100, 420, 200, 480), 0.8, 0.03, (330, 499))]
+    query = Page(SearchWithFinder(Finder(found)), columns=[]).spot(Query.of(photo))
+    assert query.garments == tuple(found) and query.garment == "trousers"
+    assert query.box == (90, 180, 210, 420)
+    picked = query.pick(1)
+    assert picked.garment == "shoes" and picked.box == (90, 414, 210, 486)
+    assert picked.whole().box is None and picked.whole().garments == tuple(found)
+
+
+def test_without_a_finder_or_when_it_fails_the_photo_is_searched_whole(tmp_path, caplog):
+    from fashion_search.errors import TritonFailure
+
+    photo = tmp_path / "street.jpg"
+    photo.write_bytes(b"photo bytes")
+    assert Page(SearchWithFinder(None), columns=[]).spot(Query.of(photo)).box is None
+    failing = Page(SearchWithFinder(Finder(error=TritonFailure("serves no garment finder"))),
+                   columns=[])
+    with caplog.at_level(logging.WARNING, logger="fashion_search.demo.app"):
+        query = failing.spot(Query.of(photo))
+    assert query.box is None and query.garments == ()
+    assert "no garments found on street.jpg: serves no garment finder" in caplog.text

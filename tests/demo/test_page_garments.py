@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from fashion_search.demo.app import build_app
@@ -33,18 +35,20 @@ def garment_page(browser, garment_page_url):
 
 
 def _with_two_kinds(street_dir, garments, catalogue_kinds):
-    """A held-out street photo on which the finder sees two kinds the catalogue sells."""
+    """A held-out street photo on which the finder sees two garments, the second of a kind
+    the catalogue sells plenty of."""
     for photo in street_photos(street_dir, ("test",)):
         found = garments.find(photo.path.read_bytes(), photo.name)
-        sold = [g for g in found if g.kind in catalogue_kinds]
-        if len(found) >= 2 and len(sold) >= 2 and sold[0] == found[0]:
-            return photo, found, sold[1]
+        other = next((g for g in found[1:] if g.kind in catalogue_kinds), None)
+        if other is not None:
+            return photo, found, other
     pytest.fail("no held-out street photo shows two garments the finder finds")
 
 
 def test_found_garments_are_boxes_and_a_click_searches_that_kind(garment_page, street_dir,
                                                                   garments, catalog_items):
-    sold = {kind_of_category(i.category) for i in catalog_items} - {None}
+    sold = Counter(kind_of_category(i.category) for i in catalog_items)
+    sold = {kind for kind, count in sold.items() if kind and count >= len(catalog_items) / 8}
     photo, found, other = _with_two_kinds(street_dir, garments, sold)
     upload(garment_page, photo.path)
     message = wait_for_results(garment_page, f"(the {found[0].kind} found in it)")
