@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 TRUNK_BLOCKS = 6  # EfficientNet stages used: through stride 32
 TAPS = (2, 4, 5)  # the stages whose outputs the head fuses (strides 8, 16, 32)
 TUNED_FROM = 5  # stages from here on train with the head; the ones before stay ImageNet's
-MIN_PATCHES = 2  # a row or column of the label map counts toward a box with this many
 
 
 class Trunk(nn.Module):
@@ -82,11 +81,12 @@ class Head(nn.Module):
         return self.fuse(x)
 
 
-def kind_boxes(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def kind_boxes(logits: torch.Tensor, min_patches: int = 2
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Label-map logits (N, classes, H, W) -> per kind: box (N, K, 4) in the square's unit
     coordinates, score (N, K) and share of the square (N, K).
 
-    A kind's box spans the rows and columns holding at least MIN_PATCHES of its patches,
+    A kind's box spans the rows and columns holding at least ``min_patches`` of its patches,
     so a stray patch does not stretch it; its score is its patches' mean probability.
     """
     probs = logits.softmax(dim=1)
@@ -100,7 +100,7 @@ def kind_boxes(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
 
     def extent(lines: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.arange(size, device=lines.device, dtype=probs.dtype).view(1, 1, -1)
-        used = lines >= MIN_PATCHES
+        used = lines >= min_patches
         first = torch.where(used, index, torch.full_like(lines, float(size))).amin(dim=-1)
         last = torch.where(used, index, torch.full_like(lines, -1.0)).amax(dim=-1)
         return first / size, (last + 1).clamp(min=0) / size
@@ -125,7 +125,7 @@ class GarmentFinder(nn.Module):
         return self.head(self.trunk(pixels))
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return kind_boxes(self.logits(pixels))
+        return kind_boxes(self.logits(pixels), self.settings.min_patches)
 
 
 def save_finder(model: GarmentFinder, path: Path) -> Path:

@@ -74,6 +74,7 @@ class FinderSettings:
     width: int = 96
     threshold: float = 0.5  # mean probability over a garment's patches, chosen on validation
     min_share: float = 0.01  # of the photo: smaller garments are not reported
+    min_patches: int = 2  # label-map patches a row or column needs to widen a box (validation)
     preprocessing: PreprocessConfig = field(default=FINDER_PREPROCESSING)
     version: str = "garments-untrained"
 

@@ -39,6 +39,7 @@ from fashion_search.training.plots import plot_boxes_by_kind, plot_training
 log = logging.getLogger(__name__)
 
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+MIN_PATCHES = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -94,20 +95,29 @@ def _class_weights(targets: torch.Tensor) -> torch.Tensor:
     return weights / weights.mean()
 
 
-def _found(model: GarmentFinder, cached: _Cached, threshold: float, min_share: float
-           ) -> dict[str, list[Garment]]:
+def _all_logits(model: GarmentFinder, cached: _Cached) -> torch.Tensor:
     model.eval()
-    found = {}
     with torch.no_grad():
-        for start in range(0, len(cached), 64):
-            index = torch.arange(start, min(start + 64, len(cached)))
-            boxes, scores, shares = kind_boxes(cached.logits(model, index)[0])
-            for row, i in enumerate(index.tolist()):
-                width, height = cached.sizes[i]
-                found[cached.names[i]] = read_garments(
-                    boxes[row].numpy(), scores[row].numpy(), shares[row].numpy(), width,
-                    height, FINDER_PREPROCESSING, threshold, min_share)
-    return found
+        return torch.cat([cached.logits(model, index)[0]
+                          for index in torch.arange(len(cached)).split(64)])
+
+
+def _found(logits: torch.Tensor, cached: _Cached, reading: FinderSettings
+           ) -> dict[str, list[Garment]]:
+    """The garments each photo's label map gives, read with ``reading``'s settings."""
+    boxes, scores, shares = (t.numpy() for t in kind_boxes(logits, reading.min_patches))
+    return {name: read_garments(boxes[i], scores[i], shares[i], *cached.sizes[i],
+                                FINDER_PREPROCESSING, reading.threshold, reading.min_share)
+            for i, name in enumerate(cached.names)}
+
+
+def choose_reading(logits: torch.Tensor, cached: _Cached, truth: dict, base: FinderSettings
+                   ) -> tuple[FinderSettings, list[dict]]:
+    """The threshold and box rule with the best box F1 on ``cached`` (the validation tenth)."""
+    readings = [replace(base, threshold=t, min_patches=m) for t in THRESHOLDS
+                for m in MIN_PATCHES]
+    scored = [(r, score_boxes(truth, _found(logits, cached, r))) for r in readings]
+    return max(scored, key=lambda pair: f1(pair[1]))
 
 
 def _write_rows(rows: list[dict], path: Path) -> Path:
@@ -166,9 +176,9 @@ def train_garments(config: GarmentTrainConfig | None = None, out_dir: Path | Non
                 schedule.step()
                 total += float(loss.detach()) * len(index)
                 bar.update()
-                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{float(loss):.3f}")
-            rows = score_boxes(truth, _found(model, validation, model.settings.threshold,
-                                             config.min_share))
+                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{float(loss.detach()):.3f}")
+            rows = score_boxes(truth, _found(_all_logits(model, validation), validation,
+                                             model.settings))
             score = f1(rows)
             history.append({"epoch": epoch + 1, "loss": total / len(train),
                             "validation": {"box recall": rows[-1]["recall"],
@@ -176,16 +186,16 @@ def train_garments(config: GarmentTrainConfig | None = None, out_dir: Path | Non
             if score > best[0]:
                 best = (score, {k: v.clone() for k, v in model.state_dict().items()})
     model.load_state_dict(best[1])
-    threshold, chosen = max(((t, score_boxes(truth, _found(model, validation, t, config.min_share)))
-                             for t in THRESHOLDS), key=lambda tr: f1(tr[1]))
+    reading, chosen = choose_reading(_all_logits(model, validation), validation, truth,
+                                     model.settings)
     digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in best[1].values())).hexdigest()
-    model.settings = replace(model.settings, threshold=threshold,
-                             version=f"garments-{config.backbone}-{digest[:10]}")
+    model.settings = replace(reading, version=f"garments-{config.backbone}-{digest[:10]}")
+    threshold = reading.threshold
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = save_finder(model, out_dir / "finder.pt")
     del train  # the reporting tenth's features are made only now, once
     test = _Cached(split("test"), model, table, False, progress, "features (report)")
-    report = score_boxes(truth, _found(model, test, threshold, config.min_share))
+    report = score_boxes(truth, _found(_all_logits(model, test), test, model.settings))
     _write_rows(chosen, out_dir / "validation_boxes.csv")
     _write_rows(report, out_dir / "report_boxes.csv")
     save_resolved_config(out_dir / "config.json", settings=settings, train_garments=config,
@@ -193,7 +203,7 @@ def train_garments(config: GarmentTrainConfig | None = None, out_dir: Path | Non
     save_resolved_config(out_dir / "history.json", history=history)
     plot_training(history, out_dir / "training.png")
     plot_boxes_by_kind(report, out_dir / "report_boxes.png")
-    log.info("garment finder %s: threshold %.2f; on the reporting tenth box recall %s, "
-             "precision %s", model.settings.version, threshold, report[-1]["recall"],
-             report[-1]["precision"])
+    log.info("garment finder %s: threshold %.2f, rows of %d patches; on the reporting tenth "
+             "box recall %s, precision %s", model.settings.version, threshold,
+             reading.min_patches, report[-1]["recall"], report[-1]["precision"])
     return GarmentTrainResult(checkpoint, out_dir, chosen, report, threshold)

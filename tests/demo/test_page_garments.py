@@ -63,5 +63,7 @@ def test_found_garments_are_boxes_and_a_click_searches_that_kind(garment_page, s
     assert sum(k == other.kind for k in kinds[:6]) >= 3, (other.kind, kinds)
     # the drawn box stays an alternative: the whole photo is one click away
     garment_page.locator("#whole").click()
-    message = wait_for_results(garment_page, f"for {photo.name}")
-    assert "found in it" not in message
+    garment_page.wait_for_function(
+        "() => { const t = document.querySelector('#status').innerText;"
+        " return t.includes('similar items') && !t.includes('found in it'); }", timeout=60_000)
+    assert f"for {photo.name}" in garment_page.locator("#status").inner_text()
