@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CATALOG ?=
 
-.PHONY: install install-gpu demo test test-fast lint bench serve train evaluate clean system-deps perf-analyzer
+.PHONY: install install-gpu demo test test-fast lint bench serve train train-garments evaluate clean system-deps perf-analyzer
 
 $(STAMP): pyproject.toml setup.py fashion_search/components.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ serve: install
 # then serves the trained model.
 train: install
 	$(BIN)/fashion-search train
+
+# The garment finder on the labelled street photos (about 20 minutes on a 2-core CPU).
+train-garments: install
+	$(BIN)/fashion-search train-garments
 
 evaluate: install
 	$(BIN)/fashion-search evaluate --served

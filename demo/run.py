@@ -22,7 +22,6 @@ from fashion_search.vectordb.lifecycle import catalog_key, live_collection
 from fashion_search.vectordb.store import CatalogStore
 
 log = logging.getLogger(__name__)
-TRAIN_TIME = "about 20 minutes on a 2-core CPU"
 
 
 @dataclass
@@ -86,8 +85,9 @@ def served_finder(settings: Settings, train: bool) -> None:
     if train and not finder_checkpoint(settings).is_file() and street.is_dir():
         from fashion_search.training.train_garments import train_garments
 
-        log.info("training the garment finder on %s once (%s)", street, TRAIN_TIME)
-        train_garments(settings=settings)
+        log.info("training a garment finder on %s by the quick recipe (a few minutes; "
+                 "`fashion-search train-garments` trains the default one)", street)
+        train_garments(GarmentTrainConfig.quick(), settings=settings)
     ensure_finder(settings)
 
 

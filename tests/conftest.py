@@ -17,7 +17,6 @@ PRODUCTS = DATA / "fashion-product-images"
 CLOTHING = DATA / "clothing-dataset-small"
 STREET2SHOP = DATA / "street2shop-dev"
 STREET = DATA / "ccp-street"
-FINDER_EPOCHS = 8  # the tests' finder: the head alone, briefly (minutes, not the default's 20)
 CATALOG_SIZE = 300
 
 
@@ -122,8 +121,8 @@ def finder(settings, street_dir):
     from fashion_search.training.config import GarmentTrainConfig
     from fashion_search.training.train_garments import train_garments
 
-    recipe = GarmentTrainConfig(street=str(street_dir), epochs=FINDER_EPOCHS, tune_trunk=False)
-    result = train_garments(recipe, settings=settings, progress=False)
+    result = train_garments(GarmentTrainConfig.quick(street=str(street_dir)), settings=settings,
+                            progress=False)
     export_finder(settings=settings, progress=False)
     return result
 
