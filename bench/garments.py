@@ -56,9 +56,9 @@ def _filled_store(client: EmbeddingClient, folder: Path, rows: int) -> CatalogSt
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     shades = np.abs(rng.standard_normal((rows, colour.DIM))).astype(np.float32)
     shades /= np.linalg.norm(shades, axis=1, keepdims=True)
-    store = CatalogStore(str(folder / "bench.db"), alias="garment-bench")
-    name = collection_name(info.version, "garment-bench")
-    store.create_collection(CollectionInfo.for_model(name, info, "garment-bench"))
+    store = CatalogStore(str(folder / "bench.db"), alias="garment_bench")
+    name = collection_name(info.version, "garment_bench")
+    store.create_collection(CollectionInfo.for_model(name, info, "garment_bench"))
     store.insert(name, [CatalogRow(f"item-{i}", v, f"c{i % 10}", "", info.version,
                                    colour=s if info.colour else None)
                         for i, (v, s) in enumerate(zip(vectors, shades))])
