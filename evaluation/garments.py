@@ -10,11 +10,11 @@ onto the set's classes); the true boxes, cropped the same way, are the ceiling.
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from fashion_search.catalog import CatalogItem, open_catalog
@@ -27,9 +27,9 @@ from fashion_search.evaluation.evaluate import (
     trained_with,
 )
 from fashion_search.export.embedder import OnnxEmbedder
-from fashion_search.export.garment_export import finder_checkpoint
+from fashion_search.export.garment_export import OnnxFinder, finder_checkpoint
 from fashion_search.files import write_text_atomic
-from fashion_search.garment_finder import GarmentFinder, load_finder
+from fashion_search.garment_finder import load_finder
 from fashion_search.garments import AUTO, MARGIN, Garment, choose_garment, grown, read_garments
 from fashion_search.images import upright_size
 from fashion_search.preprocessing import preprocess
@@ -70,17 +70,16 @@ class GarmentReport:
         return "\n".join(lines)
 
 
-def find_in_photo(finder: GarmentFinder, data: bytes, name: str) -> list[Garment]:
+def find_in_photo(finder: OnnxFinder, data: bytes, name: str) -> list[Garment]:
     settings = finder.settings
-    pixels = torch.from_numpy(preprocess(data, settings.preprocessing, name))[None]
-    with torch.no_grad():
-        boxes, scores, shares = (t[0].numpy() for t in finder(pixels))
+    pixels = preprocess(data, settings.preprocessing, name)[None]
+    boxes, scores, shares = (t[0] for t in finder(pixels))
     width, height = upright_size(data, name)
     return read_garments(boxes, scores, shares, width, height, settings.preprocessing,
                          settings.threshold, settings.min_share)
 
 
-def auto_crops(items: list[CatalogItem], finder: GarmentFinder, progress: bool = True
+def auto_crops(items: list[CatalogItem], finder: OnnxFinder, progress: bool = True
                ) -> tuple[list[CatalogItem], int]:
     """Each photo cropped to its ``--garment auto`` box (whole when none is found)."""
     cropped, count = [], 0
@@ -95,7 +94,7 @@ def auto_crops(items: list[CatalogItem], finder: GarmentFinder, progress: bool =
     return cropped, count
 
 
-def garment_queries(street: Path, finder: GarmentFinder, progress: bool
+def garment_queries(street: Path, finder: OnnxFinder, progress: bool
                     ) -> tuple[list[tuple[str, CatalogItem]], list[tuple[str, CatalogItem]]]:
     """(finder crops, true-box crops) of the reporting tenth, each with its kind."""
     truth = kind_truth(street)
@@ -140,7 +139,8 @@ def evaluate_garments(checkpoint: Path | None = None, finder: Path | None = None
     recipe = TrainConfig()
     choice = choose_model(checkpoint, settings=settings)
     recipe_of = trained_with(choice.checkpoint)
-    found_by = load_finder(finder or finder_checkpoint(settings))
+    workdir = tempfile.TemporaryDirectory(prefix="fashion-search-garments-")
+    found_by = OnnxFinder(load_finder(finder or finder_checkpoint(settings)), Path(workdir.name))
     pairs_set = street_to_shop_set(resolve_source(pairs, settings.data_dir),
                                    recipe_of.get("unseen_pairs", recipe.unseen_pairs),
                                    recipe_of.get("seed", recipe.seed), limit)
@@ -165,6 +165,7 @@ def evaluate_garments(checkpoint: Path | None = None, finder: Path | None = None
         true_p = _precision_by_kind(by_truth, embedder, index, labels, progress, "true crops")
     finally:
         embedder.close()
+        workdir.cleanup()
     for kind in [*CLOTHING_CLASSES, "all"]:
         if kind in finder_p or kind in true_p:
             report.category.append({"kind": kind,

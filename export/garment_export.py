@@ -53,6 +53,18 @@ def export_finder_onnx(model: GarmentFinder, path: Path) -> Path:
     return export_module(model, example, path, names.PIXELS, OUTPUTS, metadata)
 
 
+class OnnxFinder:
+    """The exported finder run in-process by onnxruntime: what evaluation scores, as served."""
+
+    def __init__(self, model: GarmentFinder, workdir: Path):
+        self.settings = model.settings
+        self.session = onnx_session(export_finder_onnx(model, Path(workdir) / "finder.onnx"))
+
+    def __call__(self, pixels: np.ndarray) -> list[np.ndarray]:
+        """(boxes, scores, shares) for a batch of pixels in the finder's contract."""
+        return self.session.run(OUTPUTS, {names.PIXELS: pixels})
+
+
 def check_finder_parity(model: GarmentFinder, onnx_path: Path, photos: Sequence[bytes]
                         ) -> tuple[float, float]:
     """(max score difference, max box difference) between PyTorch and onnxruntime."""

@@ -8,6 +8,7 @@ from PIL import Image
 
 from fashion_search.cli import main
 from fashion_search.errors import ImageError
+from fashion_search.export.garment_export import OnnxFinder
 from fashion_search.garment_finder import load_finder
 from fashion_search.serving.search import VisualSearch
 from fashion_search.training.box_metrics import score_boxes
@@ -21,11 +22,11 @@ def reporting(street_dir):
     return street_photos(street_dir, ("test",))[:24]
 
 
-def test_the_served_finder_finds_what_pytorch_finds_on_street_photos(garments, finder,
-                                                                     reporting):
+def test_the_served_finder_finds_what_it_finds_in_process_on_street_photos(garments, finder,
+                                                                          reporting, tmp_path):
     from fashion_search.evaluation.garments import find_in_photo
 
-    model = load_finder(finder.checkpoint)
+    model = OnnxFinder(load_finder(finder.checkpoint), tmp_path)
     assert garments.settings() == model.settings
     for photo in reporting[:8]:
         data = photo.path.read_bytes()
