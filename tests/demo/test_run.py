@@ -1,5 +1,6 @@
 """`demo` brings everything up once and reuses what it built the next time."""
 
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -21,8 +22,11 @@ def small_catalog(tmp_path, clothing_dir):
     return root
 
 
-def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tmp_path):
+def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tmp_path, finder):
     own = replace(settings, home=tmp_path / "home", milvus_uri=str(tmp_path / "demo.db"))
+    # a finder already trained: the demo exports it rather than training one
+    (own.home / "garments").mkdir(parents=True)
+    shutil.copy2(finder.checkpoint, own.home / "garments" / "finder.pt")
     (small_catalog / "hat" / "notes.txt").write_text("not a photo, beside the photos")
     first = demo(catalog=small_catalog, port=free_port(), settings=own)
     try:
@@ -51,6 +55,7 @@ def test_second_start_reuses_model_and_index(settings, triton, small_catalog, tm
     assert record.stat().st_mtime_ns == indexed_at
     assert second.model.version == first.model.version and not second.model.exported
     assert own.model_repository.stat().st_mtime_ns == built
+    assert (own.garment_repository / "garment_finder" / "1" / "model.onnx").is_file()
     assert triton.process.poll() is None  # a server it did not start is left running
 
 
@@ -63,8 +68,8 @@ def test_another_catalogue_replaces_the_one_shown(settings, triton, small_catalo
     other.mkdir(parents=True)
     for photo in sorted((clothing_dir / "test" / "skirt").glob("*.jpg"))[:3]:
         (other / photo.name).write_bytes(photo.read_bytes())
-    demo(catalog=small_catalog, port=free_port(), settings=own).close()
-    demo(catalog=other.parent, port=free_port(), settings=own).close()
+    demo(catalog=small_catalog, port=free_port(), settings=own, garments=False).close()
+    demo(catalog=other.parent, port=free_port(), settings=own, garments=False).close()
     store = CatalogStore(own.resolved_milvus_uri)
     try:
         assert store.categories() == ["skirt"] and store.count() == 3
