@@ -1,9 +1,11 @@
 """``train-garments``: the garment finder's head, trained on the labelled street photos.
 
-The pretrained trunk stays frozen (it already tells cloth from skin and wall), so
-its features are computed once per photo and its mirror image, and the head
-trains on them in minutes on a CPU. The epoch and the score threshold are chosen
-on the validation tenth; the reporting tenth is scored once, at the end.
+The pretrained trunk's first stages stay frozen (they already tell cloth from skin
+and wall), so their features are computed once per photo and its mirror image; the
+last stage trains with the head at a fraction of its rate, or, in the quick recipe,
+not at all, and then every tap is cached and the head alone trains in minutes. The
+epoch and the score threshold are chosen on the validation tenth; the reporting tenth
+is scored once, at the end.
 """
 
 from __future__ import annotations
@@ -52,13 +54,17 @@ class GarmentTrainResult:
 
 
 class _Cached:
-    """One split's frozen trunk features (float16), targets and photo sizes."""
+    """One split's frozen trunk features (float16), targets and photo sizes.
+
+    With ``whole``, the trunk trains not at all and its every tap is cached; otherwise the
+    cache stops where the tuned stages start.
+    """
 
     def __init__(self, photos: list[StreetPhoto], model: GarmentFinder, table: np.ndarray,
-                 flips: bool, progress: bool, desc: str):
-        self.names = [p.name for p in photos]
+                 flips: bool, progress: bool, desc: str, whole: bool = False):
+        self.names, self.whole = [p.name for p in photos], whole
         early = sum(1 for tap in TAPS if tap < TUNED_FROM) + 1  # its taps and its output
-        taps: list[list[torch.Tensor]] = [[] for _ in range(early)]
+        taps: list[list[torch.Tensor]] = [[] for _ in range(len(TAPS) if whole else early)]
         targets, self.sizes = [], []
         for photo in tqdm(photos, desc=desc, unit="photo", disable=not progress):
             data = read_photo(photo.path)
@@ -69,7 +75,8 @@ class _Cached:
             batch = torch.stack([pixels, pixels.flip(-1)]) if flips else pixels[None]
             with torch.no_grad():
                 found, x = model.trunk.early(batch)
-                for store, tap in zip(taps, [*found, x]):
+                outputs = model.trunk.late(found, x) if whole else [*found, x]
+                for store, tap in zip(taps, outputs):
                     store.extend(tap.half())
             targets.extend([target, target.flip(-1)] if flips else [target])
         self.taps = [torch.stack(t) for t in taps]
@@ -78,13 +85,11 @@ class _Cached:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def batch(self, index: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        return [t[index].float() for t in self.taps], self.targets[index]
-
     def logits(self, model: GarmentFinder, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(label-map logits, targets) of some photos, through the tuned stages and the head."""
-        *found, x = (t[index].float() for t in self.taps)
-        return model.head(model.trunk.late(found, x)), self.targets[index]
+        maps = [t[index].float() for t in self.taps]
+        return (model.head(maps if self.whole else model.trunk.late(maps[:-1], maps[-1])),
+                self.targets[index])
 
 
 def _class_weights(targets: torch.Tensor) -> torch.Tensor:
@@ -151,8 +156,10 @@ def train_garments(config: GarmentTrainConfig | None = None, out_dir: Path | Non
              ] if config.tune_trunk else []
     for parameter in tuned:
         parameter.requires_grad_(True)
-    train = _Cached(split("train"), model, table, True, progress, "features (train)")
-    validation = _Cached(split("validation"), model, table, False, progress, "features (validation)")
+    whole = not config.tune_trunk
+    train = _Cached(split("train"), model, table, True, progress, "features (train)", whole)
+    validation = _Cached(split("validation"), model, table, False, progress,
+                         "features (validation)", whole)
     loss_fn = nn.CrossEntropyLoss(weight=_class_weights(train.targets))
     optimiser = torch.optim.AdamW(
         [{"params": model.head.parameters()}, {"params": tuned, "lr": config.lr * config.trunk_lr_scale}],
@@ -194,7 +201,7 @@ def train_garments(config: GarmentTrainConfig | None = None, out_dir: Path | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = save_finder(model, out_dir / "finder.pt")
     del train  # the reporting tenth's features are made only now, once
-    test = _Cached(split("test"), model, table, False, progress, "features (report)")
+    test = _Cached(split("test"), model, table, False, progress, "features (report)", whole)
     report = score_boxes(truth, _found(_all_logits(model, test), test, model.settings))
     _write_rows(chosen, out_dir / "validation_boxes.csv")
     _write_rows(report, out_dir / "report_boxes.csv")
