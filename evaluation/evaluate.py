@@ -214,7 +214,8 @@ def trained_with(checkpoint: Path | None) -> dict[str, Any]:
     if checkpoint is None:
         return {}
     config = read_checkpoint(checkpoint).get("config", {})
-    return {k: config[k] for k in ("unseen_pairs", "seed", "backbone", "weights") if k in config}
+    return {k: config[k] for k in ("unseen_pairs", "validation_pairs", "seed", "backbone", "weights")
+            if k in config}
 
 
 def evaluate(

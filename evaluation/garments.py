@@ -1,7 +1,9 @@
 """What finding the garment does to search, scored in-process on photos nothing trained on.
 
-Two questions. Street-to-shop: each unseen street photo searched whole against
-searched by its ``--garment auto`` crop, over the same products. Category: each
+Two questions. Street-to-shop: each street photo searched whole, by its garment's
+crop alone, and as ``--garment auto`` searches it (the crop blended with the whole
+photo), over the same products; on the validation pairs, where the blend's weight is
+chosen, and on the unseen pairs, scored once. Category: each
 garment the finder reports on the street photos' reporting tenth, cropped as a
 shopper's search would be, queries ``clothing-dataset-small`` (its kinds mapped
 onto the set's classes); the true boxes, cropped the same way, are the ceiling.
@@ -30,7 +32,15 @@ from fashion_search.export.embedder import OnnxEmbedder
 from fashion_search.export.garment_export import OnnxFinder, finder_checkpoint
 from fashion_search.files import write_text_atomic
 from fashion_search.garment_finder import load_finder
-from fashion_search.garments import AUTO, MARGIN, Garment, choose_garment, grown, read_garments
+from fashion_search.garments import (
+    AUTO,
+    MARGIN,
+    Garment,
+    choose_garment,
+    grown,
+    read_garments,
+    with_whole,
+)
 from fashion_search.images import upright_size
 from fashion_search.preprocessing import preprocess
 from fashion_search.training.config import TrainConfig
@@ -51,22 +61,29 @@ CLOTHING_CLASSES = {
 @dataclass
 class GarmentReport:
     setup: dict = field(default_factory=dict)
-    street2shop: dict[str, dict[str, float]] = field(default_factory=dict)  # whole / auto
-    cropped: int = 0  # street photos on which auto found a garment to crop
+    # "validation: whole photo" ... "unseen: --garment auto" -> recall@K and mAP
+    street2shop: dict[str, dict[str, float]] = field(default_factory=dict)
+    cropped: int = 0  # unseen street photos on which auto found a garment to crop
     category: list[dict] = field(default_factory=list)  # per kind: finder and true boxes
+    # precision@10 of the kind auto picks on each reporting photo: whole, crop, as auto searches
+    auto_kind: dict[str, float] = field(default_factory=dict)
 
     def table(self) -> str:
-        lines = ["| street-to-shop (unseen) | " + " | ".join(next(iter(
+        lines = ["| street-to-shop | " + " | ".join(next(iter(
             self.street2shop.values()), {})) + " |"]
         lines.append("|" + "---|" * (len(lines[0].split("|")) - 2))
         for name, figures in self.street2shop.items():
             lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in figures.values()) + " |")
         lines += ["", f"auto found a garment to crop on {self.cropped} of "
-                  f"{self.setup.get('street2shop queries')} street photos", "",
+                  f"{self.setup.get('street2shop queries')} unseen street photos", "",
                   "| kind | finder crops | P@10 | true-box crops | P@10 |", "|---|---|---|---|---|"]
         for row in self.category:
             lines.append(f"| {row['kind']} | {row['finder crops']} | {row['finder P@10']:.3f} | "
                          f"{row['true crops']} | {row['true P@10']:.3f} |")
+        lines += ["", f"| auto's garment, kind precision@10 ({self.setup.get('auto queries')} "
+                  "reporting photos) | " + " | ".join(self.auto_kind) + " |",
+                  "|---" * (len(self.auto_kind) + 1) + "|",
+                  "| | " + " | ".join(f"{v:.3f}" for v in self.auto_kind.values()) + " |"]
         return "\n".join(lines)
 
 
@@ -115,6 +132,23 @@ def garment_queries(street: Path, finder: OnnxFinder, progress: bool
     return found, true
 
 
+def auto_queries(street: Path, finder: OnnxFinder, progress: bool
+                 ) -> list[tuple[str, CatalogItem, CatalogItem]]:
+    """(kind, whole photo, crop) of the garment ``--garment auto`` picks on each reporting photo."""
+    queries = []
+    for photo in tqdm(street_photos(street, ("test",)), desc="auto's garments", unit="photo",
+                      disable=not progress):
+        try:
+            garment = choose_garment(find_in_photo(finder, photo.path.read_bytes(), photo.name))
+        except FashionSearchError:
+            continue
+        if garment.kind in CLOTHING_CLASSES:
+            whole = CatalogItem(photo.name, photo.path, garment.kind)
+            box = grown(garment.box, MARGIN, *garment.photo_size)
+            queries.append((garment.kind, whole, replace(whole, bbox=box)))
+    return queries
+
+
 def _precision_by_kind(queries: list[tuple[str, CatalogItem]], embedder: OnnxEmbedder,
                        index: np.ndarray, labels: np.ndarray, progress: bool, desc: str
                        ) -> dict[str, tuple[int, float]]:
@@ -130,7 +164,8 @@ def _precision_by_kind(queries: list[tuple[str, CatalogItem]], embedder: OnnxEmb
 
 
 def evaluate_garments(checkpoint: Path | None = None, finder: Path | None = None,
-                      pairs: str = "street2shop-dev", categories: str = "clothing-dataset-small",
+                      pairs: str = "street2shop-dev", validation_pairs: str = "street2shop-train",
+                      categories: str = "clothing-dataset-small",
                       street: str = "ccp-street", limit: int | None = None,
                       out_dir: Path | None = None, progress: bool = True,
                       settings: Settings | None = None) -> GarmentReport:
@@ -141,20 +176,28 @@ def evaluate_garments(checkpoint: Path | None = None, finder: Path | None = None
     recipe_of = trained_with(choice.checkpoint)
     workdir = tempfile.TemporaryDirectory(prefix="fashion-search-garments-")
     found_by = OnnxFinder(load_finder(finder or finder_checkpoint(settings)), Path(workdir.name))
+    seed = recipe_of.get("seed", recipe.seed)
     pairs_set = street_to_shop_set(resolve_source(pairs, settings.data_dir),
-                                   recipe_of.get("unseen_pairs", recipe.unseen_pairs),
-                                   recipe_of.get("seed", recipe.seed), limit)
+                                   recipe_of.get("unseen_pairs", recipe.unseen_pairs), seed, limit)
+    # the pairs training validated on (drawn as the unseen ones are): where WHOLE_WEIGHT is chosen
+    validation_set = street_to_shop_set(resolve_source(validation_pairs, settings.data_dir),
+                                        recipe_of.get("validation_pairs", recipe.validation_pairs),
+                                        seed, limit)
     report = GarmentReport(setup={"model": choice.describe(), "finder": found_by.settings.version,
                                   "street2shop queries": len(pairs_set.queries),
                                   "street2shop gallery": len(pairs_set.gallery)})
     embedder = OnnxEmbedder(choice.load())
     try:
-        gallery = embedder.embed(pairs_set.gallery, "product photos", progress)[0]
-        whole = embedder.embed(pairs_set.queries, "street photos, whole", progress)[0]
-        crops, report.cropped = auto_crops(pairs_set.queries, found_by, progress)
-        auto = embedder.embed(crops, "street photos, auto crop", progress)[0]
-        for name, queries in (("whole photo", whole), ("--garment auto", auto)):
-            report.street2shop[name] = score_street_to_shop(queries @ gallery.T, pairs_set)[0]
+        for split, data in (("validation", validation_set), ("unseen", pairs_set)):
+            gallery = embedder.embed(data.gallery, f"{split} products", progress)[0]
+            whole = embedder.embed(data.queries, f"{split} street photos, whole", progress)[0]
+            crops, cropped = auto_crops(data.queries, found_by, progress)
+            crop = embedder.embed(crops, f"{split} street photos, crop", progress)[0]
+            report.cropped = cropped
+            for name, queries in (("whole photo", whole), ("garment crop alone", crop),
+                                  ("--garment auto", with_whole(crop, whole))):
+                report.street2shop[f"{split}: {name}"] = score_street_to_shop(
+                    queries @ gallery.T, data)[0]
         index_items = [i for i in open_catalog(resolve_source(categories, settings.data_dir))
                        if (i.split or "").lower() != "test"]
         index = embedder.embed(index_items, "clothing index", progress)[0]
@@ -163,6 +206,16 @@ def evaluate_garments(checkpoint: Path | None = None, finder: Path | None = None
                                               found_by, progress)
         finder_p = _precision_by_kind(by_finder, embedder, index, labels, progress, "finder crops")
         true_p = _precision_by_kind(by_truth, embedder, index, labels, progress, "true crops")
+        picked = auto_queries(resolve_source(street, settings.data_dir), found_by, progress)
+        report.setup["auto queries"] = len(picked)
+        if picked:
+            whole = embedder.embed([w for _, w, _ in picked], "auto's photos", progress)[0]
+            crop = embedder.embed([c for _, _, c in picked], "auto's crops", progress)[0]
+            relevant = np.stack([np.isin(labels, CLOTHING_CLASSES[k]) for k, _, _ in picked])
+            for name, queries in (("whole photo", whole), ("garment crop alone", crop),
+                                  ("--garment auto", with_whole(crop, whole))):
+                report.auto_kind[name] = precision_at_k(
+                    sorted_relevance(queries @ index.T, relevant), 10)
     finally:
         embedder.close()
         workdir.cleanup()

@@ -19,7 +19,8 @@ from fashion_search.errors import (
     ImageError,
 )
 from fashion_search.garment_client import GarmentClient
-from fashion_search.garments import MARGIN, Garment, choose_garment, crop_box
+from fashion_search.garments import AUTO as AUTO_GARMENT
+from fashion_search.garments import MARGIN, Garment, choose_garment, crop_box, with_whole
 from fashion_search.same_item import SameItemScale
 from fashion_search.vectordb.schema import SAME_ITEM, CollectionInfo, Hit
 from fashion_search.vectordb.store import CatalogStore
@@ -84,19 +85,25 @@ class VisualSearch:
         photo's nearest catalogue items with the classifier as a prior.
         ``colour_weight`` (0..1) weighs colour similarity against the
         embedding's. ``suggestions=0`` skips the vote unless the category is
-        "auto". ImageError names the photo if it is unreadable.
+        "auto". ``garment="auto"`` searches the garment the finder picks, blended
+        with the whole photo; a kind (``"shoes"``) searches that garment alone.
+        ImageError names the photo if it is unreadable.
         """
         weight = colour.check_weight(colour_weight)
-        chosen, garments = None, []
+        chosen, garments, photos = None, [], [photo]
         if garment:
             chosen, garments = self.find_garment(photo, garment, category, name)
-            photo = crop_box(photo, chosen.box, name, MARGIN)
+            # auto: the crop in its photo's context (garments.WHOLE_WEIGHT); a kind asked
+            # for by name: that garment alone
+            photos = [crop_box(photo, chosen.box, name, MARGIN)] + (
+                [photo] if garment.strip().lower() == AUTO_GARMENT else [])
         try:
-            found = self.client.features([photo])
+            found = self.client.features(photos)
         except EmbeddingError as err:
             raise ImageError(f"{name}: {err.reason}") from err
         live = self.live_collection()
-        embedding = found.embeddings[0]
+        embedding = (with_whole(found.embeddings[0], found.embeddings[1]) if len(photos) > 1
+                     else found.embeddings[0])
         shade = found.colours[0] if found.colours is not None else None
         auto = bool(category) and category.strip().lower() == AUTO
         # the vote is a second search: paid only when its answer is used

@@ -19,6 +19,7 @@ from fashion_search.garments import (
     kind_of_category,
     read_garments,
     square_to_photo,
+    with_whole,
 )
 
 pytestmark = pytest.mark.unit
@@ -119,3 +120,18 @@ def test_a_crop_grows_by_its_margin_within_the_photo():
     assert edge.size == (200, 100)
     with pytest.raises(ImageError, match="outside"):
         crop_box(out.getvalue(), (300, 300, 400, 400))
+
+
+def test_a_crop_blended_with_its_whole_photo_is_a_unit_vector_between_the_two():
+    rng = np.random.default_rng(0)
+    crop, whole = (v / np.linalg.norm(v, axis=1, keepdims=True)
+                   for v in rng.normal(size=(2, 3, 16)).astype(np.float32))
+    blended = with_whole(crop, whole)
+    assert blended.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(blended, axis=1), 1.0, rtol=1e-6)
+    # halfway: as close to the crop as to the whole photo, and closer to each than they are
+    to_crop, to_whole = (np.sum(blended * v, axis=1) for v in (crop, whole))
+    np.testing.assert_allclose(to_crop, to_whole, rtol=1e-5)
+    assert (to_crop > np.sum(crop * whole, axis=1)).all()
+    np.testing.assert_allclose(with_whole(crop, whole, 0.0), crop, rtol=1e-6)
+    np.testing.assert_allclose(with_whole(crop, whole, 1.0), whole, rtol=1e-6)

@@ -10,6 +10,7 @@ from fashion_search.cli import main
 from fashion_search.errors import ImageError
 from fashion_search.export.garment_export import OnnxFinder
 from fashion_search.garment_finder import load_finder
+from fashion_search.garments import MARGIN, crop_box, with_whole
 from fashion_search.serving.search import VisualSearch
 from fashion_search.training.box_metrics import score_boxes
 from fashion_search.training.garment_data import kind_truth, street_photos
@@ -62,11 +63,21 @@ def test_search_with_garment_auto_searches_the_largest_garment_found(triton, ind
     search = VisualSearch(EmbeddingClient(triton.grpc_url), store, garments)
     photo = reporting[0].path.read_bytes()
     found = garments.find(photo)
-    results = search.find(photo, k=5, garment="auto", suggestions=0)
+    results = search.find(photo, k=5, garment="auto", suggestions=0, colour_weight=0)
     assert results.garment == found[0] and results.garments == found
     assert len(results.hits) == 5
-    # the crop is searched, not the whole photo
-    whole = search.find(photo, k=5, suggestions=0)
+    # auto searches the crop in its photo's context: the two embeddings blended
+    crop = crop_box(photo, found[0].box, "photo", MARGIN)
+    both = search.client.features([crop, photo]).embeddings
+    blended = store.search(with_whole(both[0], both[1]), k=5)
+    assert [h.id for h in results.hits] == [h.id for h in blended]
+    # a garment asked for by name is searched alone, as its crop would be
+    alone = search.find(photo, k=5, garment=found[0].kind, suggestions=0, colour_weight=0)
+    assert alone.garment == found[0]
+    assert [h.id for h in alone.hits] == [h.id for h in search.find(
+        crop, k=5, suggestions=0, colour_weight=0).hits]
+    assert [h.score for h in alone.hits] != [h.score for h in results.hits]
+    whole = search.find(photo, k=5, suggestions=0, colour_weight=0)
     assert [h.score for h in whole.hits] != [h.score for h in results.hits]
     missing = next(k for k in ("hats", "scarves", "bags", "shorts") if k not in
                    {g.kind for g in found})
