@@ -350,9 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--colour-weight", type=float, default=colour.DEFAULT_WEIGHT,
                    help="weight of colour similarity beside the shape's, 0..1 "
                         f"(default {colour.DEFAULT_WEIGHT:g}; 0 ignores colour)")
-    p.add_argument("--garment", help="search one garment of the photo: auto (the category's "
-                                     "kind, else the largest, in its photo's context) or a "
-                                     "kind alone (tops, shoes, ...)")
+    p.add_argument("--garment", help="one garment of the photo: auto (the category's kind, "
+                                     "else the largest, in context) or a kind (tops, ...) alone")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_search)
 
