@@ -3,8 +3,9 @@
 The head labels every 8x8 patch of the photo with a class (fused from the trunk's
 stride 8, 16 and 32 features); each garment kind's box is then the extent of the
 patches labelled with it, which is how the street photos' boxes are drawn (one
-box per label; two shoes make one box). Boxes come out of the graph itself, so
-the served model answers boxes, not maps, and needs no code beside it.
+box per label; two shoes make one box), less any second cluster of a one-piece
+kind. Boxes come out of the graph itself, so the served model answers boxes, not
+maps, and needs no code beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import nn
 from fashion_search.backbone import create_backbone
 from fashion_search.config import DEFAULT_BACKBONE
 from fashion_search.errors import CheckpointError
-from fashion_search.garments import CLASSES, FIRST_KIND, KINDS, FinderSettings
+from fashion_search.garments import CLASSES, FIRST_KIND, IN_PARTS, KINDS, FinderSettings
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +82,16 @@ class Head(nn.Module):
         return self.fuse(x)
 
 
-def kind_boxes(logits: torch.Tensor, min_patches: int = 2
+def kind_boxes(logits: torch.Tensor, min_patches: int = 2, gap: int = -1
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Label-map logits (N, classes, H, W) -> per kind: box (N, K, 4) in the square's unit
     coordinates, score (N, K) and share of the square (N, K).
 
     A kind's box spans the rows and columns holding at least ``min_patches`` of its patches,
-    so a stray patch does not stretch it; its score is its patches' mean probability.
+    so a stray patch does not stretch it; with ``gap`` >= 0, a one-piece kind's box keeps
+    only the run of such lines around its densest line (runs apart by up to ``gap`` lines
+    join), so a second cluster elsewhere does not either. Its score is its patches' mean
+    probability.
     """
     probs = logits.softmax(dim=1)
     height, width = logits.shape[-2:]
@@ -97,10 +101,19 @@ def kind_boxes(logits: torch.Tensor, min_patches: int = 2
     count = mask.sum(dim=(2, 3))
     score = (probs[:, FIRST_KIND:] * mask).sum(dim=(2, 3)) / count.clamp(min=1.0)
     share = count / float(height * width)
+    one_piece = torch.tensor([kind not in IN_PARTS for kind in KINDS],
+                             device=logits.device).view(1, -1, 1)
 
     def extent(lines: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.arange(size, device=lines.device, dtype=probs.dtype).view(1, 1, -1)
         used = lines >= min_patches
+        if gap >= 0:
+            joined = used.to(probs.dtype).flatten(0, 1).unsqueeze(1)
+            if gap:
+                joined = nn.functional.max_pool1d(joined, 2 * gap + 1, stride=1, padding=gap)
+            run = torch.cumsum(1.0 - joined.squeeze(1).view_as(lines), dim=-1)
+            densest = run.gather(-1, lines.argmax(dim=-1, keepdim=True))
+            used = used & ((run == densest) | ~one_piece)
         first = torch.where(used, index, torch.full_like(lines, float(size))).amin(dim=-1)
         last = torch.where(used, index, torch.full_like(lines, -1.0)).amax(dim=-1)
         return first / size, (last + 1).clamp(min=0) / size
@@ -125,7 +138,7 @@ class GarmentFinder(nn.Module):
         return self.head(self.trunk(pixels))
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return kind_boxes(self.logits(pixels), self.settings.min_patches)
+        return kind_boxes(self.logits(pixels), self.settings.min_patches, self.settings.gap)
 
 
 def save_finder(model: GarmentFinder, path: Path) -> Path:

@@ -63,6 +63,11 @@ CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
     "hats": ("hat", "cap"),
     "scarves": ("scarf", "scarves", "stole", "dupatta", "muffler"),
 }
+# Kinds worn in two parts, whose patches leave a gap between them (two shoes, two legs, a
+# coat open over a top): their box spans every part, as the street photos draw it. The
+# others are one piece, so a second cluster of their patches elsewhere (a bag's colour on
+# the other hand) is a mistake their box leaves out (``FinderSettings.gap``).
+IN_PARTS: tuple[str, ...] = ("outerwear", "trousers", "shorts", "shoes")
 MARGIN = 0.1  # of a garment's box, on each side: a shopper's crop leaves some room
 # The finder's own contract: the whole photo, padded to a square (a centre crop would cut
 # off the head and feet, and with them hats and shoes), larger than the embedder's so a
@@ -80,6 +85,9 @@ class FinderSettings:
     threshold: float = 0.5  # mean probability over a garment's patches, chosen on validation
     min_share: float = 0.01  # of the photo: smaller garments are not reported
     min_patches: int = 2  # label-map patches a row or column needs to widen a box (validation)
+    # a one-piece kind's box keeps the rows and columns joined to its densest one, across
+    # gaps of up to this many; -1 spans them all, as finders trained before the rule do
+    gap: int = -1
     preprocessing: PreprocessConfig = field(default=FINDER_PREPROCESSING)
     version: str = "garments-untrained"
 

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 MIN_PATCHES = (1, 2, 3, 4)
+GAPS = (-1, 0, 1, 2)  # -1: every box spans all its kind's patches (FinderSettings.gap)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def _all_logits(model: GarmentFinder, cached: _Cached) -> torch.Tensor:
 def _found(logits: torch.Tensor, cached: _Cached, reading: FinderSettings
            ) -> dict[str, list[Garment]]:
     """The garments each photo's label map gives, read with ``reading``'s settings."""
-    boxes, scores, shares = (t.numpy() for t in kind_boxes(logits, reading.min_patches))
+    boxes, scores, shares = (t.numpy() for t in kind_boxes(logits, reading.min_patches,
+                                                                  reading.gap))
     return {name: read_garments(boxes[i], scores[i], shares[i], *cached.sizes[i],
                                 FINDER_PREPROCESSING, reading.threshold, reading.min_share)
             for i, name in enumerate(cached.names)}
@@ -119,8 +121,8 @@ def _found(logits: torch.Tensor, cached: _Cached, reading: FinderSettings
 def choose_reading(logits: torch.Tensor, cached: _Cached, truth: dict, base: FinderSettings
                    ) -> tuple[FinderSettings, list[dict]]:
     """The threshold and box rule with the best box F1 on ``cached`` (the validation tenth)."""
-    readings = [replace(base, threshold=t, min_patches=m) for t in THRESHOLDS
-                for m in MIN_PATCHES]
+    readings = [replace(base, threshold=t, min_patches=m, gap=g) for t in THRESHOLDS
+                for m in MIN_PATCHES for g in GAPS]
     scored = [(r, score_boxes(truth, _found(logits, cached, r))) for r in readings]
     return max(scored, key=lambda pair: f1(pair[1]))
 
@@ -210,7 +212,7 @@ def train_garments(config: GarmentTrainConfig | None = None, out_dir: Path | Non
     save_resolved_config(out_dir / "history.json", history=history)
     plot_training(history, out_dir / "training.png")
     plot_boxes_by_kind(report, out_dir / "report_boxes.png")
-    log.info("garment finder %s: threshold %.2f, rows of %d patches; on the reporting tenth "
-             "box recall %s, precision %s", model.settings.version, threshold,
-             reading.min_patches, report[-1]["recall"], report[-1]["precision"])
+    log.info("garment finder %s: threshold %.2f, rows of %d patches, gap %d; on the reporting "
+             "tenth box recall %s, precision %s", model.settings.version, threshold,
+             reading.min_patches, reading.gap, report[-1]["recall"], report[-1]["precision"])
     return GarmentTrainResult(checkpoint, out_dir, chosen, report, threshold)

@@ -13,6 +13,7 @@ from fashion_search.export import garment_export
 from fashion_search.export.garment_repository import built_finder
 from fashion_search.garment_finder import GarmentFinder, save_finder
 from fashion_search.garments import KINDS, FinderSettings
+from fashion_search.preprocessing import preprocess_photos
 from fashion_search.serving.cpu_repository import build_cpu_finder, finder_repository
 
 pytestmark = pytest.mark.unit
@@ -50,6 +51,22 @@ def test_an_exported_finder_agrees_with_pytorch_and_is_rendered_with_its_setting
     # exported already: nothing to do the second time
     assert garment_export.ensure_finder(settings, progress=False) == "garments-test-1"
 
+
+
+def test_the_one_piece_box_rule_is_in_the_exported_graph(tmp_path):
+    torch.manual_seed(1)
+    model = GarmentFinder(FinderSettings(width=16, gap=1, version="garments-test-gap")).eval()
+    path = garment_export.export_finder_onnx(model, tmp_path / "finder.onnx")
+    photos = garment_export.synthetic_photos()
+    score_diff, box_diff = garment_export.check_finder_parity(model, path, photos)
+    assert score_diff <= garment_export.MAX_SCORE_DIFF and box_diff <= garment_export.MAX_BOX_DIFF
+    # the rule changes the boxes of this random label map, so parity is of the rule itself
+    spanning = replace(model.settings, gap=-1)
+    pixels = torch.from_numpy(preprocess_photos(photos, model.settings.preprocessing)[0])
+    with torch.no_grad():
+        joined = model(pixels)[0]
+        model.settings = spanning
+        assert not torch.equal(joined, model(pixels)[0])
 
 def test_on_a_cpu_the_finder_is_one_model_that_decodes_and_finds(small_finder, tmp_path):
     _, settings = small_finder

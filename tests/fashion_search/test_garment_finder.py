@@ -41,6 +41,44 @@ def test_a_kind_split_in_two_gets_one_box_over_both_as_the_street_photos_draw_th
                           torch.tensor([5 / 40, 30 / 40, 25 / 40, 35 / 40]))
 
 
+
+def test_a_one_piece_kinds_box_leaves_out_a_second_cluster_of_its_patches():
+    logits = _label_map()
+    bags = CLASSES.index("bags")
+    logits[0, bags, 20:30, 5:10] = 10.0  # the bag
+    logits[0, bags, 22:26, 30:33] = 10.0  # its colour on the other hand
+    k = KINDS.index("bags")
+    spanning, _, _ = kind_boxes(logits)
+    assert torch.allclose(spanning[0, k], torch.tensor([5 / 40, 20 / 40, 33 / 40, 30 / 40]))
+    boxes, _, shares = kind_boxes(logits, gap=1)
+    assert torch.allclose(boxes[0, k], torch.tensor([5 / 40, 20 / 40, 10 / 40, 30 / 40]))
+    assert shares[0, k] == pytest.approx(62 / 1600)  # the share still counts every patch
+
+
+def test_a_gap_of_up_to_gap_lines_joins_the_parts_of_a_one_piece_kind():
+    logits = _label_map()
+    bags = CLASSES.index("bags")
+    logits[0, bags, 20:30, 5:10] = 10.0
+    logits[0, bags, 20:30, 11:14] = 10.0  # past a strap one column wide
+    k = KINDS.index("bags")
+    assert torch.allclose(kind_boxes(logits, gap=0)[0][0, k],
+                          torch.tensor([5 / 40, 20 / 40, 10 / 40, 30 / 40]))
+    assert torch.allclose(kind_boxes(logits, gap=1)[0][0, k],
+                          torch.tensor([5 / 40, 20 / 40, 14 / 40, 30 / 40]))
+
+
+def test_a_coat_open_over_a_top_keeps_both_halves_in_its_box():
+    logits = _label_map()
+    coat, tops = CLASSES.index("outerwear"), CLASSES.index("tops")
+    logits[0, coat, 10:30, 8:14] = 10.0
+    logits[0, coat, 10:30, 20:26] = 10.0
+    logits[0, tops, 10:25, 14:20] = 10.0
+    boxes, _, _ = kind_boxes(logits, gap=0)
+    assert torch.allclose(boxes[0, KINDS.index("outerwear")],
+                          torch.tensor([8 / 40, 10 / 40, 26 / 40, 30 / 40]))
+    assert torch.allclose(boxes[0, KINDS.index("tops")],
+                          torch.tensor([14 / 40, 10 / 40, 20 / 40, 25 / 40]))
+
 def test_a_finder_saved_loads_with_its_settings_and_gives_the_same_boxes(tmp_path):
     torch.manual_seed(0)
     model = GarmentFinder(FinderSettings(width=16, threshold=0.42, version="garments-test"))
