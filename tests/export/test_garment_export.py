@@ -52,7 +52,6 @@ def test_an_exported_finder_agrees_with_pytorch_and_is_rendered_with_its_setting
     assert garment_export.ensure_finder(settings, progress=False) == "garments-test-1"
 
 
-
 def test_the_one_piece_box_rule_is_in_the_exported_graph(tmp_path):
     torch.manual_seed(1)
     model = GarmentFinder(FinderSettings(width=16, gap=1, version="garments-test-gap")).eval()
@@ -67,6 +66,7 @@ def test_the_one_piece_box_rule_is_in_the_exported_graph(tmp_path):
         joined = model(pixels)[0]
         model.settings = spanning
         assert not torch.equal(joined, model(pixels)[0])
+
 
 def test_on_a_cpu_the_finder_is_one_model_that_decodes_and_finds(small_finder, tmp_path):
     _, settings = small_finder

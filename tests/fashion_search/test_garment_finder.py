@@ -41,7 +41,6 @@ def test_a_kind_split_in_two_gets_one_box_over_both_as_the_street_photos_draw_th
                           torch.tensor([5 / 40, 30 / 40, 25 / 40, 35 / 40]))
 
 
-
 def test_a_one_piece_kinds_box_leaves_out_a_second_cluster_of_its_patches():
     logits = _label_map()
     bags = CLASSES.index("bags")
@@ -78,6 +77,7 @@ def test_a_coat_open_over_a_top_keeps_both_halves_in_its_box():
                           torch.tensor([8 / 40, 10 / 40, 26 / 40, 30 / 40]))
     assert torch.allclose(boxes[0, KINDS.index("tops")],
                           torch.tensor([14 / 40, 10 / 40, 20 / 40, 25 / 40]))
+
 
 def test_a_finder_saved_loads_with_its_settings_and_gives_the_same_boxes(tmp_path):
     torch.manual_seed(0)
